@@ -1,0 +1,1 @@
+"""clankers: robot learning from a URDF to a deployed ONNX policy."""

@@ -1,0 +1,94 @@
+"""The one exception hierarchy of clankers.
+
+Every error a user can provoke with bad input is a subclass of :class:`ClankersError` and its message
+names both the problem and the fix. Subsystems own a branch of the tree:
+
+- :class:`ConfigError` for invalid configuration values (simulation, tasks, training);
+- :class:`RobotDescriptionError` for URDF files MuJoCo cannot use;
+- :class:`ActionError` for actions that do not fit an environment's action space;
+- :class:`PolicyError` and its children for clanker policy files (the deployment contract);
+- :class:`ExportError` for models the exporter cannot turn into a policy file;
+- :class:`ProtocolError` for the clankers wire protocol.
+
+This module imports nothing from the package, so every subpackage (``policy/`` included, which must stay
+free of the rest of clankers) may depend on it.
+"""
+
+from __future__ import annotations
+
+
+class ClankersError(Exception):
+    """Base class of every error clankers raises on purpose."""
+
+
+class ConfigError(ClankersError, ValueError):
+    """A configuration value is invalid (wrong type, out of range, inconsistent with another value)."""
+
+
+class RobotDescriptionError(ClankersError):
+    """A robot description (URDF) is missing, malformed, or uses something clankers cannot simulate."""
+
+
+class ActionError(ClankersError, ValueError):
+    """An action does not fit the action space: wrong shape, NaN or infinite values."""
+
+
+class SimulationError(ClankersError, RuntimeError):
+    """The physics became invalid (MuJoCo warnings such as NaN accelerations)."""
+
+
+# --- the policy format ---------------------------------------------------------------------------------
+
+
+class PolicyError(ClankersError):
+    """A clanker policy file cannot be loaded or used."""
+
+
+class PolicyFileNotFoundError(PolicyError, FileNotFoundError):
+    """The policy file does not exist."""
+
+
+class NotAnOnnxModelError(PolicyError):
+    """The file exists but is not a readable ONNX model (truncated, random bytes, another format)."""
+
+
+class PolicyTensorError(PolicyError):
+    """The graph lacks a required input/output, or a tensor has a dtype or shape the format forbids."""
+
+
+class MetadataError(PolicyError):
+    """A metadata value is missing where required, not parsable, or not allowed by the format."""
+
+
+class UnsupportedVersionError(MetadataError):
+    """The file declares a format version whose major number this reader does not implement."""
+
+
+class ObservationError(PolicyError, ValueError):
+    """An observation given to a policy has the wrong shape or dtype, or contains NaN or inf."""
+
+
+# --- export -------------------------------------------------------------------------------------------
+
+
+class ExportError(ClankersError):
+    """A trained model cannot be exported to a clanker policy file."""
+
+
+class UnsupportedModelError(ExportError):
+    """The model uses an algorithm, policy or space the exporter does not support (yet)."""
+
+
+class ParityError(ExportError):
+    """The exported graph does not reproduce the source model within tolerance; nothing was written."""
+
+
+# --- the wire protocol --------------------------------------------------------------------------------
+
+
+class ProtocolError(ClankersError):
+    """A wire-protocol message is malformed or not allowed; ``code`` is the protocol's error code."""
+
+    def __init__(self, message: str, code: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
