@@ -1,0 +1,86 @@
+"""One MuJoCo simulation of a robot, stepped at the control rate.
+
+:class:`Simulation` is the hot path of every environment, so it precomputes index arrays once and does
+no allocation per step beyond MuJoCo's own: commands go straight into ``data.ctrl`` and one
+``mj_step(model, data, nstep=substeps)`` call integrates the whole control step.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from clankers.errors import ActionError, SimulationError
+from clankers.sim.robot import Robot
+
+
+class Simulation:
+    """Physics state of one robot plus helpers to read and write it in joint-layout order."""
+
+    def __init__(self, robot: Robot) -> None:
+        self.robot = robot
+        self.model = robot.model
+        self.data = mujoco.MjData(self.model)
+        self.layout = robot.layout
+        self.substeps = robot.config.substeps
+        self._qpos_idx = self.layout.qpos_indices
+        self._qvel_idx = self.layout.qvel_indices
+        self._act_idx = self.layout.actuator_indices
+        # When the actuators are exactly 0..n-1 in layout order (always, for load_robot), assign the
+        # whole ctrl vector instead of fancy indexing.
+        self._ctrl_contiguous = np.array_equal(self._act_idx, np.arange(self.model.nu))
+        self.n_joints = len(self.layout)
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def reset(self, qpos: np.ndarray | None = None, qvel: np.ndarray | None = None) -> None:
+        """Reset to the model's default state, then set layout-ordered joint positions/velocities."""
+        mujoco.mj_resetData(self.model, self.data)
+        if qpos is not None:
+            self.data.qpos[self._qpos_idx] = qpos
+        if qvel is not None:
+            self.data.qvel[self._qvel_idx] = qvel
+        mujoco.mj_forward(self.model, self.data)
+
+    def step(self, command: np.ndarray) -> None:
+        """Hold the normalized ``command`` (one value per joint, in [-1, 1]) for one control step.
+
+        Values outside [-1, 1] are clamped by MuJoCo's ``ctrlrange``, as a motor driver saturates.
+        """
+        if self._ctrl_contiguous:
+            self.data.ctrl[:] = command
+        else:
+            self.data.ctrl[self._act_idx] = command
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        if self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number:
+            raise SimulationError(
+                f"MuJoCo reported unstable accelerations at t={self.data.time:.4f} s; lower physics_dt or "
+                "check masses/inertias in the URDF"
+            )
+
+    def joint_positions(self) -> np.ndarray:
+        return self.data.qpos[self._qpos_idx]
+
+    def joint_velocities(self) -> np.ndarray:
+        return self.data.qvel[self._qvel_idx]
+
+    def joint_state_into(self, out: np.ndarray) -> np.ndarray:
+        """Write ``[q0, v0, q1, v1, ...]`` into ``out`` (any float dtype) and return it."""
+        out[0::2] = self.data.qpos[self._qpos_idx]
+        out[1::2] = self.data.qvel[self._qvel_idx]
+        return out
+
+
+def validate_command(action: object, size: int) -> np.ndarray:
+    """Return ``action`` as a float array of shape ``(size,)``, or raise :class:`ActionError`.
+
+    Rejects wrong shapes and NaN/inf: a non-finite command would silently poison the physics state.
+    """
+    array = np.asarray(action, dtype=np.float64)
+    if array.shape != (size,):
+        raise ActionError(f"action has shape {array.shape}; expected ({size},): one command per joint")
+    if not np.isfinite(array).all():
+        raise ActionError(f"action {array.tolist()} contains NaN or inf; send finite commands in [-1, 1]")
+    return array
