@@ -92,3 +92,27 @@ class ProtocolError(ClankersError):
     def __init__(self, message: str, code: int = 400) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ConnectionClosedError(ProtocolError, ConnectionError):
+    """The peer closed the connection, between frames or in the middle of one (``mid_frame``)."""
+
+    def __init__(self, message: str = "connection closed by peer", *, mid_frame: bool = False) -> None:
+        super().__init__(message, code=400)
+        self.mid_frame = mid_frame
+
+
+class PayloadTooLargeError(ProtocolError):
+    """A frame announced or attempted a payload over the protocol's 16 MiB limit (code 104)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"payload too large: {size} bytes (max {limit}); send less per message "
+            "(fewer envs per batch, or binary observation frames)",
+            code=104,
+        )
+        self.size = size
+
+
+class ServerError(ProtocolError):
+    """The server answered a request with an error response; ``code`` is the server's error code."""

@@ -1,0 +1,406 @@
+"""One client's session: the protocol state machine around its own environments (docs/protocol.md §4).
+
+A :class:`Session` turns request payloads into response frames and never touches a socket, so every state
+transition and every error code is unit-testable without networking; :mod:`clankers.server.server` only
+moves bytes. Its one promise to the transport: :meth:`Session.handle_payload` never raises. Whatever a
+client sends, it gets an answer (an error response with its code) and the session stays usable when that
+is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from clankers.errors import PayloadTooLargeError, ProtocolError
+from clankers.server import binary
+from clankers.server.framing import MAX_MESSAGE_SIZE, decode_message, dumps, encode_frame
+from clankers.server.protocol import (
+    ALLOWED,
+    PROTOCOL_VERSION,
+    REQUEST_TYPES,
+    SEED_MAX,
+    ErrorCode,
+    State,
+    as_int,
+    as_list,
+    as_seed,
+    as_str,
+    error_message,
+    fail,
+    field,
+    format_version,
+    negotiate_capabilities,
+    negotiate_version,
+    parse_capabilities,
+)
+from clankers.server.spaces import ActionCodec, flat_size, is_image, jsonable, obs_to_array, space_to_wire
+
+log = logging.getLogger("clankers.server")
+
+EnvFactory = Callable[[], gym.Env]
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """What a server serves: a name and version for the handshake and a factory for fresh envs."""
+
+    name: str
+    version: str
+    make: EnvFactory
+
+
+class Session:
+    """The protocol state of one connection and the ``num_envs`` environments it owns.
+
+    Env ``i`` of a batch is ``envs[i]``; the single-env requests ``reset``/``step`` address env 0. The
+    session is *episode running* when every env has a live episode, *ready* once any env's episode ended
+    (or before the first reset), so a finished env is always reset before it is stepped again.
+    """
+
+    def __init__(self, source: EnvSource, num_envs: int = 1) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.source = source
+        self.num_envs = num_envs
+        self.state = State.CONNECTED
+        self.closed = False
+        self.version: tuple[int, int, int] | None = None
+        self.capabilities: dict[str, bool] = {}
+        self.envs: list[gym.Env] = []
+        self._live = [False] * num_envs
+        self._lengths = [0] * num_envs
+        self._init_seeds: list[int | None] = [None] * num_envs
+        self.requests = 0
+
+    # --- transport entry points -------------------------------------------------------------------------
+
+    def handle_payload(self, payload: bytes) -> list[bytes]:
+        """One request frame's payload -> the response frames (JSON, then binary if any). Never raises."""
+        self.requests += 1
+        try:
+            message = decode_message(payload)
+            return self.handle(message)
+        except ProtocolError as exc:
+            return [self.error_frame(exc.code, str(exc))]
+        except Exception as exc:  # a bug here must not take the server down; report it as code 400
+            log.exception("internal error while handling a request")
+            return [
+                self.error_frame(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            ]
+
+    def handle(self, message: dict[str, Any]) -> list[bytes]:
+        """One parsed request -> response frames; raises :class:`ProtocolError` for error responses."""
+        kind = message.get("type")
+        if kind is None:
+            raise fail(ErrorCode.MISSING_FIELD, "message is missing required field 'type'")
+        kind = as_str(kind, "'type'")
+        if kind not in REQUEST_TYPES:
+            raise fail(
+                ErrorCode.UNKNOWN_TYPE,
+                f"unknown message type {kind!r:.60}; requests are: {', '.join(sorted(REQUEST_TYPES))}",
+            )
+        if kind not in ALLOWED[self.state]:
+            raise self._wrong_state(kind)
+        return getattr(self, f"_on_{kind}")(message)
+
+    def error_frame(self, code: int, message: str) -> bytes:
+        return encode_frame(dumps(error_message(code, message)))
+
+    def close(self) -> None:
+        """Free the environments (idempotent); called on ``close`` and when the client disconnects."""
+        self.closed = True
+        envs, self.envs = self.envs, []
+        for env in envs:
+            try:
+                env.close()
+            except Exception:
+                log.exception("env.close() failed")
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _wrong_state(self, kind: str) -> ProtocolError:
+        allowed = ", ".join(ALLOWED[self.state])
+        text = f"unexpected '{kind}' in state {self.state.value}; allowed requests: {allowed}"
+        if self.state is State.CONNECTED:
+            return fail(ErrorCode.NOT_INITIALIZED, f"not initialized: {text}; send 'init' first")
+        if kind in ("step", "batch_step"):
+            dead = [i for i, live in enumerate(self._live) if not live]
+            return fail(ErrorCode.NOT_RESET, f"not reset: {text}; env(s) {dead} need 'reset'/'batch_reset'")
+        return fail(ErrorCode.UNEXPECTED_MESSAGE, text)
+
+    def _update_state(self) -> None:
+        self.state = State.EPISODE_RUNNING if all(self._live) else State.READY
+
+    def _respond_batch(self, body: dict[str, Any], observations: list[Any]) -> list[bytes]:
+        try:
+            obs_part, frame = self._batch_observations(observations)
+        except ValueError as exc:
+            return self._non_finite(exc)
+        kind = body.pop("type")
+        return self._respond({"type": kind, **obs_part, **body}, frame)
+
+    def _non_finite(self, exc: Exception) -> list[bytes]:
+        self._live = [False] * self.num_envs
+        self._update_state()
+        return [
+            self.error_frame(
+                ErrorCode.SIMULATION_ERROR,
+                f"simulation error: the environment produced a non-finite value ({exc}); reset every env",
+            )
+        ]
+
+    def _respond(self, message: dict[str, Any], extra: bytes | None = None) -> list[bytes]:
+        try:
+            frames = [encode_frame(dumps(message))]
+            if extra is not None:
+                frames.append(encode_frame(extra))
+        except PayloadTooLargeError as exc:
+            return [self.error_frame(ErrorCode.PAYLOAD_TOO_LARGE, f"response not sent: {exc}")]
+        except ValueError as exc:  # allow_nan=False: the env produced NaN/inf in an observation or reward
+            return self._non_finite(exc)
+        return frames
+
+    def _need_batch(self, kind: str) -> None:
+        if self.num_envs < 2:
+            raise fail(
+                ErrorCode.CAPABILITY_UNSUPPORTED,
+                f"capability unsupported: '{kind}' needs a server with more than one env "
+                "(start it with --num-envs N, N > 1); use 'reset'/'step' here",
+            )
+
+    def _obs_json(self, obs: Any) -> dict[str, Any]:
+        return {"data": obs_to_array(self._obs_space, obs).tolist()}
+
+    def _reset_env(self, i: int, seed: int | None) -> tuple[Any, dict[str, Any]]:
+        if seed is None:
+            seed = self._init_seeds[i]
+        self._init_seeds[i] = None
+        try:
+            obs, info = self.envs[i].reset(seed=seed)
+        except Exception as exc:
+            self._live[i] = False
+            raise fail(ErrorCode.SIMULATION_ERROR, f"simulation error: env {i} reset failed: {exc}") from exc
+        self._live[i] = True
+        self._lengths[i] = 0
+        return obs, {"seed": seed, "custom": jsonable(info)}
+
+    def _step_env(self, i: int, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        try:
+            obs, reward, terminated, truncated, info = self.envs[i].step(action)
+        except Exception as exc:
+            self._live[i] = False
+            raise fail(
+                ErrorCode.SIMULATION_ERROR, f"simulation error: env {i} step failed: {exc}; reset it"
+            ) from exc
+        self._lengths[i] += 1
+        terminated, truncated = bool(terminated), bool(truncated)
+        if terminated or truncated:
+            self._live[i] = False
+        return (
+            obs,
+            float(reward),
+            terminated,
+            truncated,
+            {
+                "episode_length": self._lengths[i],
+                "custom": jsonable(info),
+            },
+        )
+
+    @property
+    def _binary_obs(self) -> bool:
+        return self.capabilities.get("binary_obs", False) and self._image
+
+    @property
+    def _binary_batch(self) -> bool:
+        return self.capabilities.get("binary_batch", False)
+
+    # --- request handlers (one per type) ----------------------------------------------------------------
+
+    def _on_init(self, msg: dict[str, Any]) -> list[bytes]:
+        version = negotiate_version(field(msg, "protocol_version"))
+        as_str(field(msg, "client_name"), "'client_name'")
+        as_str(field(msg, "client_version"), "'client_version'")
+        requested = parse_capabilities(field(msg, "capabilities", required=False))
+        seed = as_seed(field(msg, "seed", required=False), "'seed'")
+        if not self.envs:
+            self.envs = [self.source.make() for _ in range(self.num_envs)]
+            env = self.envs[0]
+            self._obs_space = env.observation_space
+            self._act_space = env.action_space
+            self._codec = ActionCodec(env.action_space)
+            self._image = is_image(env.observation_space)
+            self._spaces = {
+                "observation_space": space_to_wire(env.observation_space),
+                "action_space": space_to_wire(env.action_space),
+            }
+        caps = negotiate_capabilities(requested, version)
+        # What this session has, beyond what the protocol version allows: batching needs several envs,
+        # binary single observations need an image observation space.
+        if self.num_envs < 2:
+            caps = {k: v and k not in ("batch_step", "binary_batch") for k, v in caps.items()}
+        if not self._image:
+            caps = {k: v and k != "binary_obs" for k, v in caps.items()}
+        self.version, self.capabilities = version, caps
+        if seed is not None:
+            self._init_seeds = [(seed + i) % (SEED_MAX + 1) for i in range(self.num_envs)]
+        self.state = State.READY
+        return self._respond(
+            {
+                "type": "init_response",
+                "protocol_version": format_version(version),
+                "env_name": self.source.name,
+                "env_version": self.source.version,
+                "env_info": {"n_agents": self.num_envs, **self._spaces},
+                "capabilities": caps,
+                "seed_accepted": seed is not None,
+            }
+        )
+
+    def _on_spaces(self, msg: dict[str, Any]) -> list[bytes]:
+        return self._respond({"type": "spaces", **self._spaces})
+
+    def _on_ping(self, msg: dict[str, Any]) -> list[bytes]:
+        stamp = as_int(field(msg, "timestamp"), "'timestamp'", lo=0, hi=SEED_MAX)
+        return self._respond({"type": "pong", "timestamp": stamp, "server_time": int(time.time() * 1000)})
+
+    def _on_close(self, msg: dict[str, Any]) -> list[bytes]:
+        self.close()
+        return self._respond({"type": "close"})
+
+    def _on_reset(self, msg: dict[str, Any]) -> list[bytes]:
+        seed = as_seed(field(msg, "seed", required=False), "'seed'")
+        try:
+            obs, info = self._reset_env(0, seed)
+        finally:
+            self._update_state()
+        if self._binary_obs:
+            return self._respond(
+                {
+                    "type": "reset",
+                    "observation": {"data": []},
+                    "info": info,
+                    "obs_encoding": binary.image_encoding(self._obs_space.shape),
+                },
+                np.ascontiguousarray(obs, dtype=np.uint8).tobytes(),
+            )
+        return self._respond({"type": "reset", "observation": self._obs_json(obs), "info": info})
+
+    def _on_step(self, msg: dict[str, Any]) -> list[bytes]:
+        action = self._codec.decode(field(msg, "action"))
+        try:
+            obs, reward, terminated, truncated, info = self._step_env(0, action)
+        finally:
+            self._update_state()
+        body = {"reward": reward, "terminated": terminated, "truncated": truncated, "info": info}
+        if self._binary_obs:
+            return self._respond(
+                {
+                    "type": "step",
+                    "observation": {"data": []},
+                    **body,
+                    "obs_encoding": binary.image_encoding(self._obs_space.shape),
+                },
+                np.ascontiguousarray(obs, dtype=np.uint8).tobytes(),
+            )
+        return self._respond({"type": "step", "observation": self._obs_json(obs), **body})
+
+    def _batch_observations(self, observations: list[Any]) -> tuple[dict[str, Any], bytes | None]:
+        """The observations part of a batch response, and the binary frame when ``binary_batch`` is on."""
+        if not self._binary_batch:
+            return {"observations": [self._obs_json(o) for o in observations]}, None
+        n = len(observations)
+        if self._image:
+            shape = self._obs_space.shape
+            stacked = np.stack(observations) if n else np.zeros((0, *shape), dtype=np.uint8)
+            encoding = binary.batch_encoding(n, image_shape=shape)
+        else:
+            dim = flat_size(self._obs_space)
+            rows = [obs_to_array(self._obs_space, o) for o in observations]
+            stacked = np.stack(rows).astype(np.float32) if n else np.zeros((0, dim), dtype=np.float32)
+            if not np.isfinite(stacked).all():
+                raise ValueError("NaN or inf in an observation")  # same path as the JSON encoder's refusal
+            encoding = binary.batch_encoding(n, dim=dim)
+        empty = [{"data": []} for _ in observations]
+        return {"observations": empty, "obs_encoding": encoding}, binary.encode_batch(stacked, self._image)
+
+    def _on_batch_reset(self, msg: dict[str, Any]) -> list[bytes]:
+        self._need_batch("batch_reset")
+        ids = [as_int(v, f"env_ids[{k}]") for k, v in enumerate(as_list(field(msg, "env_ids"), "'env_ids'"))]
+        bad = [i for i in ids if not 0 <= i < self.num_envs]
+        if bad:
+            raise fail(
+                ErrorCode.UNKNOWN_ENV_ID,
+                f"unknown env id(s) {bad[:10]}: this server runs envs 0..{self.num_envs - 1}",
+            )
+        if len(set(ids)) != len(ids):
+            raise fail(ErrorCode.INVALID_MESSAGE, f"invalid message: 'env_ids' repeats an id: {ids[:20]}")
+        seeds_field = field(msg, "seeds", required=False)
+        if seeds_field is None:
+            seeds: list[int | None] = [None] * len(ids)
+        else:
+            raw = as_list(seeds_field, "'seeds'")
+            if len(raw) != len(ids):
+                raise fail(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"invalid message: 'seeds' has {len(raw)} entries but 'env_ids' has {len(ids)}; "
+                    "give one seed (or null) per env id",
+                )
+            seeds = [as_seed(s, f"seeds[{k}]") for k, s in enumerate(raw)]
+        observations, infos = [], []
+        try:
+            for i, seed in zip(ids, seeds, strict=True):
+                obs, info = self._reset_env(i, seed)
+                observations.append(obs)
+                infos.append(info)
+        finally:
+            self._update_state()
+        return self._respond_batch({"type": "batch_reset", "infos": infos}, observations)
+
+    def _on_batch_step(self, msg: dict[str, Any]) -> list[bytes]:
+        self._need_batch("batch_step")
+        wire = as_list(field(msg, "actions"), "'actions'")
+        if len(wire) != self.num_envs:
+            raise fail(
+                ErrorCode.INVALID_ACTION,
+                f"invalid action: 'batch_step' needs one action per env ({self.num_envs}), got {len(wire)}",
+            )
+        actions = [self._codec.decode(a, f"actions[{i}]") for i, a in enumerate(wire)]  # all, before any step
+        observations, rewards, terminated, truncated, infos = [], [], [], [], []
+        try:
+            for i, action in enumerate(actions):
+                obs, reward, term, trunc, info = self._step_env(i, action)
+                observations.append(obs)
+                rewards.append(reward)
+                terminated.append(term)
+                truncated.append(trunc)
+                infos.append(info)
+        except ProtocolError as exc:
+            # The envs stepped before the failure advanced, but their results never reach the client:
+            # their state is unknown to it, so every env must be reset.
+            self._live = [False] * self.num_envs
+            raise fail(
+                ErrorCode.SIMULATION_ERROR, f"{exc}; no env of this batch is usable, batch_reset all"
+            ) from exc
+        finally:
+            self._update_state()
+        return self._respond_batch(
+            {
+                "type": "batch_step",
+                "rewards": rewards,
+                "terminated": terminated,
+                "truncated": truncated,
+                "infos": infos,
+            },
+            observations,
+        )
+
+
+__all__ = ["MAX_MESSAGE_SIZE", "PROTOCOL_VERSION", "EnvFactory", "EnvSource", "Session"]
