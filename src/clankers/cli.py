@@ -8,6 +8,10 @@ torch-free and start fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -19,6 +23,260 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Robot learning from a URDF to a deployed ONNX policy."""
+    # A callback keeps `clankers` a command group even while only one subcommand exists.
+
+
+@app.command()
+def check(
+    policy: str = typer.Argument(..., help="Path of the policy file (.onnx) to check."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON (for tools)."),
+) -> None:
+    """Check a policy file against the clanker policy format; exit code 0 only if it conforms."""
+    import json
+
+    from rich.text import Text
+
+    from clankers.errors import ClankersError
+    from clankers.policy import check_policy
+
+    try:
+        report = check_policy(policy)
+    except ClankersError as err:
+        if json_output:
+            typer.echo(json.dumps({"path": policy, "conforms": False, "level": "none", "error": str(err)}))
+        else:
+            console.print(Text.assemble(("error: ", "red"), str(err)))
+        raise typer.Exit(2) from err
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        console.print(report)
+    raise typer.Exit(0 if report.conforms else 1)
+
+
+@app.command()
+def serve(
+    task: str = typer.Option("cartpole", help="Task name (cartpole) or a registered Gymnasium id."),
+    num_envs: int = typer.Option(
+        1, "--num-envs", help="Envs per client (n_agents); batch requests need > 1."
+    ),
+    port: int = typer.Option(9877, help="TCP port (0 = any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; the protocol has no authentication."),
+    max_clients: int = typer.Option(64, "--max-clients", help="Concurrent clients before refusing."),
+    idle_timeout: float = typer.Option(600.0, "--idle-timeout", help="Seconds a client may stay silent."),
+) -> None:
+    """Serve a task over the clankers wire protocol (docs/protocol.md) until interrupted."""
+    import logging
+
+    from clankers.errors import ClankersError
+    from clankers.server import PROTOCOL_VERSION, ServerConfig, env_source
+    from clankers.server import serve as run_server
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = ServerConfig(
+            host=host, port=port, num_envs=num_envs, max_clients=max_clients, idle_timeout=idle_timeout
+        )
+        source = env_source(task)
+    except ClankersError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+
+    def announce(address: tuple[str, int]) -> None:
+        console.print(
+            f"serving [bold]{source.name}[/bold] x{num_envs} per client on {address[0]}:{address[1]} "
+            f"(protocol {PROTOCOL_VERSION}); Ctrl-C to stop"
+        )
+
+    try:
+        run_server(source, config, on_bound=announce)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _fail(err: Exception, code: int = 2) -> typer.Exit:
+    """Print a clankers error in one readable line and return the exit to raise."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+    return typer.Exit(code)
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(
+        "cartpole", help="Task to train (short name, e.g. cartpole, or a Gymnasium id)."
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default runs/<task>-train)."),
+    timesteps: int = typer.Option(None, help="Env-step budget (default: the task's recipe)."),
+    seed: int = typer.Option(0, help="Seed for SB3, torch and every environment."),
+    n_envs: int = typer.Option(None, help="Parallel environments (default: the task's recipe)."),
+) -> None:
+    """Train a task with Stable-Baselines3; saves model.zip, training.json and training_curve.png."""
+    from clankers.errors import ClankersError
+    from clankers.train import recipe_for
+    from clankers.train import train as run_training
+
+    try:
+        config = recipe_for(task, seed=seed, total_timesteps=timesteps, n_envs=n_envs)
+        out = out or Path("runs") / f"{task.replace('/', '_')}-train"
+        with _progress_bar(f"training {task}", config.total_timesteps) as update:
+            result = run_training(config, out, progress=update)
+    except ClankersError as err:
+        raise _fail(err) from err
+    console.print(
+        f"[bold]{task}[/]: deterministic mean return {result.eval_mean:.1f} ± {result.eval_std:.1f} over "
+        f"{config.eval_episodes} episodes after {result.env_steps} env steps in {result.wall_time_s:.1f} s "
+        f"({'solved' if result.solved else 'not solved'})"
+    )
+    console.print(f"model: {result.model_path}\ncurve: {result.curve_path}")
+
+
+@app.command()
+def export(
+    model: Path = typer.Argument(..., help="SB3 model.zip (a pickle container: trusted files only)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Policy file to write (.onnx)."),
+    algo: str = typer.Option(None, help="Algorithm, when detection from the zip is not wanted."),
+    env: str = typer.Option(None, help="Task whose real episodes add parity observations (e.g. cartpole)."),
+    samples: int = typer.Option(1000, help="Uniform parity observations."),
+    seed: int = typer.Option(0, help="Seed of the parity samples and episodes."),
+) -> None:
+    """Export an SB3 model to a verified clanker policy file (nothing is written if a check fails)."""
+    from clankers.errors import ClankersError
+    from clankers.export import export_sb3
+
+    try:
+        with console.status(f"exporting {model}"):
+            report = export_sb3(model, output, algo=algo, env=env, n_samples=samples, seed=seed)
+    except ClankersError as err:
+        raise _fail(err) from err
+    console.print(
+        f"[bold green]wrote[/] {report.path} ({report.algorithm}, {report.exporter} exporter, "
+        f"opset {report.opset}, {report.seconds:.1f} s)"
+    )
+    for line in report.checks:
+        console.print(f"  [green]✓[/] {line}")
+
+
+@app.command()
+def run(
+    policy: Path = typer.Argument(..., help="Policy file (.onnx) to run closed-loop."),
+    env: str = typer.Option("cartpole", help="Task to run in."),
+    episodes: int = typer.Option(20, min=1, help="Episodes, seeded seed, seed+1, ..."),
+    seed: int = typer.Option(0, help="Seed of the first episode."),
+    compare: Path = typer.Option(None, help="SB3 model.zip to run on the same seeds and compare with."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the evaluation as JSON here."),
+) -> None:
+    """Run a policy file with onnxruntime alone (no torch) and report returns; optionally compare to SB3."""
+    import json
+
+    from rich.table import Table
+
+    from clankers.envs.rollout import compare_evaluations, evaluate
+    from clankers.errors import ClankersError
+    from clankers.policy import OnnxPolicy
+
+    try:
+        onnx_policy = OnnxPolicy(policy)
+        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None)
+    except ClankersError as err:
+        raise _fail(err) from err
+    table = Table(title=f"{policy} on {env}")
+    for column in ("episode", "seed", "return", "length", "end"):
+        table.add_column(column, justify="right")
+    for i, ep in enumerate(evaluation.episodes):
+        table.add_row(
+            str(i),
+            str(ep.seed),
+            f"{ep.episode_return:.1f}",
+            str(ep.length),
+            "terminated" if ep.terminated else "truncated",
+        )
+    console.print(table)
+    console.print(
+        f"mean return [bold]{evaluation.mean_return:.2f}[/] ± {evaluation.returns.std():.2f} "
+        f"over {episodes} episodes"
+    )
+    summary = evaluation.to_dict()
+    if compare is not None:
+        from clankers.export.sb3 import load_model
+
+        sb3_model = load_model(compare)
+        reference = evaluate(
+            lambda o: sb3_model.predict(o, deterministic=True)[0], env, episodes, seed, record=True
+        )
+        comparison = compare_evaluations(evaluation, reference)
+        summary["comparison"] = comparison.to_dict()
+        console.print(
+            f"vs SB3 predict: returns equal: [bold]{comparison.returns_equal}[/], trajectories match "
+            f"(|obs diff| ≤ {comparison.tolerance:g}): [bold]{comparison.trajectories_match}[/] "
+            f"(max obs diff {comparison.max_observation_diff:.3g}, max action diff "
+            f"{comparison.max_action_diff:.3g})"
+        )
+    if json_out is not None:
+        json_out.write_text(json.dumps(summary, indent=2))
+
+
+@app.command()
+def demo(
+    name: str = typer.Option("demo", help="Run name: everything goes to runs/<name>/."),
+    seed: int = typer.Option(0, help="Seed of training and evaluation."),
+    timesteps: int = typer.Option(30_000, help="Training budget in env steps (stops early when solved)."),
+    episodes: int = typer.Option(20, help="Evaluation episodes of the exported policy."),
+) -> None:
+    """The main job: train -> export -> check -> run on the cart-pole, all artifacts in runs/<name>/."""
+    from rich.table import Table
+
+    from clankers.demo import run_demo
+    from clankers.errors import ClankersError
+
+    try:
+        with _progress_bar("training cartpole", timesteps) as update:
+            summary = run_demo(
+                Path("runs") / name,
+                seed=seed,
+                timesteps=timesteps,
+                episodes=episodes,
+                progress=update,
+                log=console.print,
+            )
+    except ClankersError as err:
+        raise _fail(err) from err
+    table = Table(title=f"clankers demo: runs/{name}")
+    table.add_column("stage")
+    table.add_column("result")
+    for stage, result in summary.rows():
+        table.add_row(stage, result)
+    console.print(table)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar(description: str, total: int) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar driven by ``update(done, total, status)`` callbacks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task_id = bar.add_task(description, total=total, status="")
+
+        def update(done: int, total: int, status: str) -> None:
+            bar.update(task_id, completed=min(done, total), total=total, status=status)
+
+        yield update
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,141 @@
+"""The main job, end to end on the cart-pole: train -> export -> check -> run.
+
+Everything a person would want to look at afterwards lands in one folder: the SB3 model, the policy file,
+the checker's report, the closed-loop evaluation (JSON) and two plots (training curve, evaluation returns).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASK = "cartpole"
+
+
+@dataclass
+class DemoSummary:
+    """Measured outcome of every stage."""
+
+    out_dir: Path
+    train: dict[str, Any] = field(default_factory=dict)
+    export: dict[str, Any] = field(default_factory=dict)
+    check: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.check.get("conforms")) and bool(self.export.get("parity_passed"))
+
+    def rows(self) -> list[tuple[str, str]]:
+        t, e, c, r = self.train, self.export, self.check, self.run
+        return [
+            (
+                "train (SB3 PPO)",
+                f"eval mean {t['eval_mean']:.1f} after {t['env_steps']} steps, {t['wall_time_s']:.1f} s",
+            ),
+            (
+                "export (ONNX)",
+                f"{e['algorithm']}, parity max |diff| {e['max_abs_diff']:.2g} on {e['n_samples']} obs",
+            ),
+            ("check", f"conforms: {c['conforms']} (level {c['level']})"),
+            ("run (onnxruntime)", f"mean return {r['mean_return']:.1f} over {len(r['episodes'])} episodes"),
+            (
+                "vs SB3 predict",
+                f"returns equal: {r['comparison']['returns_equal']}, "
+                f"max obs diff {r['comparison']['max_observation_diff']:.2g}",
+            ),
+            ("artifacts", str(self.out_dir)),
+        ]
+
+
+def run_demo(
+    out_dir: Path,
+    seed: int = 0,
+    timesteps: int = 30_000,
+    episodes: int = 20,
+    progress: Callable[[int, int, str], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> DemoSummary:
+    """Run the four stages, writing artifacts to ``out_dir`` (created), and return what was measured."""
+    from clankers.envs.rollout import compare_evaluations, evaluate
+    from clankers.export import export_sb3
+    from clankers.export.sb3 import load_model
+    from clankers.policy import OnnxPolicy, check_policy
+    from clankers.train import recipe_for, train
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = DemoSummary(out_dir=out_dir)
+
+    result = train(recipe_for(TASK, seed=seed, total_timesteps=timesteps), out_dir, progress=progress)
+    summary.train = {
+        "env_steps": result.env_steps,
+        "wall_time_s": result.wall_time_s,
+        "eval_mean": result.eval_mean,
+        "solved": result.solved,
+    }
+    log(f"trained: {result.model_path}")
+
+    policy_path = out_dir / "policy.onnx"
+    report = export_sb3(result.model_path, policy_path, env=TASK, seed=seed)
+    summary.export = {
+        "algorithm": report.algorithm,
+        "max_abs_diff": report.parity.max_abs_diff,
+        "n_samples": report.parity.n_samples,
+        "parity_passed": report.parity.passed,
+        "seconds": report.seconds,
+    }
+    log(f"exported: {policy_path}")
+
+    check = check_policy(policy_path)
+    (out_dir / "check.txt").write_text(check.to_text())
+    (out_dir / "check.json").write_text(json.dumps(check.to_dict(), indent=2))
+    summary.check = {"conforms": check.conforms, "level": check.level}
+
+    onnx_run = evaluate(OnnxPolicy(policy_path).act, TASK, episodes, seed, record=True)
+    model = load_model(result.model_path)
+    sb3_run = evaluate(lambda o: model.predict(o, deterministic=True)[0], TASK, episodes, seed, record=True)
+    comparison = compare_evaluations(onnx_run, sb3_run)
+    summary.run = {
+        **onnx_run.to_dict(),
+        "comparison": comparison.to_dict(),
+        "sb3_mean_return": sb3_run.mean_return,
+    }
+    (out_dir / "evaluation.json").write_text(json.dumps(summary.run, indent=2))
+    plot_evaluation(onnx_run.returns, sb3_run.returns, out_dir / "evaluation_returns.png")
+    (out_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "train": summary.train,
+                "export": summary.export,
+                "check": summary.check,
+                "run": {"mean_return": onnx_run.mean_return, **comparison.to_dict()},
+            },
+            indent=2,
+        )
+    )
+    return summary
+
+
+def plot_evaluation(onnx_returns: Any, sb3_returns: Any, path: Path) -> Path:
+    """Per-episode returns of the ONNX policy beside the SB3 model's on the same seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    index = np.arange(len(onnx_returns))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(index - 0.2, onnx_returns, width=0.4, label="ONNX (onnxruntime)")
+    ax.bar(index + 0.2, sb3_returns, width=0.4, label="SB3 predict")
+    ax.set_xlabel("episode (seed offset)")
+    ax.set_ylabel("return")
+    ax.set_title("closed-loop evaluation on the same seeds")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

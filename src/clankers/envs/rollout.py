@@ -1,0 +1,155 @@
+"""Closed-loop evaluation: any ``obs -> action`` function driving a task for seeded episodes.
+
+Deployment and verification share this loop, so "the ONNX policy scores 500" and "the ONNX policy and
+the SB3 model produce the same trajectory" are measured by exactly the same code. It imports neither
+torch nor SB3: ``clankers run`` stays torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from clankers.envs import make_env
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Episode:
+    """One episode: seed, return, length, and (optionally) every observation and action."""
+
+    seed: int
+    episode_return: float
+    length: int
+    terminated: bool
+    observations: np.ndarray | None = None
+    actions: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "return": self.episode_return,
+            "length": self.length,
+            "terminated": self.terminated,
+        }
+
+
+@dataclass
+class Evaluation:
+    """A set of episodes run with seeds ``seed, seed + 1, ...``."""
+
+    task: str
+    episodes: list[Episode] = field(default_factory=list)
+
+    @property
+    def returns(self) -> np.ndarray:
+        return np.array([e.episode_return for e in self.episodes])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([e.length for e in self.episodes])
+
+    @property
+    def mean_return(self) -> float:
+        return float(self.returns.mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "episodes": [e.to_dict() for e in self.episodes],
+            "mean_return": self.mean_return,
+            "std_return": float(self.returns.std()),
+            "mean_length": float(self.lengths.mean()),
+        }
+
+
+def evaluate(
+    act: ActFn,
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    record: bool = False,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> Evaluation:
+    """Run ``episodes`` episodes of ``task`` with ``act`` choosing every action.
+
+    Episode ``i`` is reset with seed ``seed + i``, so two policies evaluated with the same arguments
+    face identical start states.
+    """
+    env = make_env(task)
+    result = Evaluation(task=task)
+    for index in range(episodes):
+        obs, _ = env.reset(seed=seed + index)
+        observations, actions = [obs], []
+        total, length, terminated, truncated = 0.0, 0, False, False
+        while not (terminated or truncated):
+            action = act(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            length += 1
+            if record:
+                observations.append(obs)
+                actions.append(np.asarray(action))
+        episode = Episode(
+            seed=seed + index,
+            episode_return=total,
+            length=length,
+            terminated=bool(terminated),
+            observations=np.array(observations) if record else None,
+            actions=np.array(actions) if record else None,
+        )
+        result.episodes.append(episode)
+        if on_episode is not None:
+            on_episode(episode)
+    env.close()
+    return result
+
+
+@dataclass
+class Comparison:
+    """Two evaluations on the same seeds, episode by episode."""
+
+    returns_equal: bool
+    max_observation_diff: float
+    max_action_diff: float
+    tolerance: float
+
+    @property
+    def trajectories_match(self) -> bool:
+        return self.max_observation_diff <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "returns_equal": self.returns_equal,
+            "trajectories_match": self.trajectories_match,
+            "max_observation_diff": self.max_observation_diff,
+            "max_action_diff": self.max_action_diff,
+            "tolerance": self.tolerance,
+        }
+
+
+def compare_evaluations(a: Evaluation, b: Evaluation, tolerance: float = 1e-4) -> Comparison:
+    """Compare two recorded evaluations of the same task and seeds.
+
+    Trajectories match when every observation agrees within ``tolerance``; episodes of different length
+    count as an infinite difference.
+    """
+    obs_diff, act_diff = 0.0, 0.0
+    for ea, eb in zip(a.episodes, b.episodes, strict=True):
+        if ea.observations is None or eb.observations is None or ea.actions is None or eb.actions is None:
+            raise ValueError("compare_evaluations needs evaluations run with record=True")
+        if ea.observations.shape != eb.observations.shape:
+            obs_diff = act_diff = float("inf")
+            continue
+        obs_diff = max(obs_diff, float(np.abs(ea.observations - eb.observations).max()))
+        act_diff = max(act_diff, float(np.abs(ea.actions - eb.actions).max()))
+    return Comparison(
+        returns_equal=bool(np.array_equal(a.returns, b.returns)),
+        max_observation_diff=obs_diff,
+        max_action_diff=act_diff,
+        tolerance=tolerance,
+    )

@@ -1,0 +1,99 @@
+"""torch module -> ONNX bytes -> policy file, atomically.
+
+The TorchScript-based exporter (``dynamo=False``) handles SB3 policies; the dynamo exporter (torch's
+default since 2.9) trips on data-dependent guards in SB3's distribution code, so it is only the fallback.
+Whichever succeeded, and the opset, are returned so they can be recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import onnx
+import torch
+
+from clankers.errors import ExportError
+
+DEFAULT_OPSET = 17
+
+
+def torch_to_onnx(
+    module: torch.nn.Module,
+    example_inputs: tuple[torch.Tensor, ...],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    opset: int = DEFAULT_OPSET,
+) -> tuple[onnx.ModelProto, str]:
+    """Export ``module`` with a dynamic batch dimension named ``batch`` on every input and output.
+
+    Returns the model and the name of the exporter that produced it (``torchscript`` or ``dynamo``).
+    """
+    dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+    module = module.eval()
+    errors: list[str] = []
+    for exporter in ("torchscript", "dynamo"):
+        buffer = io.BytesIO()
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warning
+                if exporter == "torchscript":
+                    torch.onnx.export(
+                        module,
+                        example_inputs,
+                        buffer,
+                        input_names=list(input_names),
+                        output_names=list(output_names),
+                        dynamic_axes=dynamic_axes,
+                        opset_version=opset,
+                        dynamo=False,
+                    )
+                else:
+                    batch = torch.export.Dim("batch", min=1)
+                    shapes = {f"arg{i}": {0: batch} for i in range(len(example_inputs))}
+                    program = torch.onnx.export(
+                        module,
+                        example_inputs,
+                        input_names=list(input_names),
+                        output_names=list(output_names),
+                        dynamic_shapes=tuple(shapes.values()),
+                        opset_version=opset,
+                        dynamo=True,
+                    )
+                    program.save(buffer)
+            model = onnx.load_from_string(buffer.getvalue())
+            return model, exporter
+        except Exception as exc:  # each exporter fails in its own ways; keep both messages
+            errors.append(f"{exporter}: {type(exc).__name__}: {str(exc)[:500]}")
+    raise ExportError("torch could not export the policy to ONNX:\n  " + "\n  ".join(errors))
+
+
+def set_metadata(model: onnx.ModelProto, props: Mapping[str, str]) -> None:
+    """Replace the model's ``metadata_props`` with ``props`` (every value must already be a string)."""
+    del model.metadata_props[:]
+    for key, value in props.items():
+        if not isinstance(value, str):
+            raise ExportError(f"metadata value for {key!r} must be a string, got {type(value).__name__}")
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+@contextmanager
+def staged_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    Used as: write the candidate file, run every check on it, leave the block. A failed check (an
+    exception) deletes the candidate, so no half-written or unverified policy ever has the final name.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,38 @@
+"""Per-task training recipes: which algorithm and hyperparameters solve each registered task.
+
+A recipe is a :class:`TrainConfig` with the task's settings; command-line overrides replace single fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clankers.envs import TASKS, resolve_task
+from clankers.errors import ConfigError
+from clankers.train.ppo import TrainConfig
+
+#: Gymnasium id -> factory of the task's default config.
+RECIPES: dict[str, Callable[[], TrainConfig]] = {
+    # SB3 PPO, 64x64, lr 3e-4, gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, minibatch 64; 8 envs x 256 steps.
+    "clankers/CartPole-v0": lambda: TrainConfig(
+        task="cartpole", total_timesteps=30_000, n_envs=8, n_steps=256
+    ),
+}
+
+
+def recipe_for(
+    task: str, *, seed: int = 0, total_timesteps: int | None = None, n_envs: int | None = None
+) -> TrainConfig:
+    """The task's recipe with optional overrides; :class:`ConfigError` if no recipe exists."""
+    env_id = resolve_task(task)
+    if env_id not in RECIPES:
+        known = ", ".join(name for name, eid in TASKS.items() if eid in RECIPES)
+        raise ConfigError(f"no training recipe for {task!r}; tasks with recipes: {known}")
+    config = RECIPES[env_id]()
+    config.seed = seed
+    if total_timesteps is not None:
+        config.total_timesteps = total_timesteps
+    if n_envs is not None:
+        config.n_envs = n_envs
+    config.validate()
+    return config
