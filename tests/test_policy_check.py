@@ -1,0 +1,140 @@
+"""check_policy: the strict reading of the format, with a conformance level and a reason for every miss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _policy_graphs import identity_first, linear_model, save, standard_props
+from clankers.errors import PolicyFileNotFoundError
+from clankers.policy import CheckReport, check_policy
+from clankers.policy.spec import KEYS_1_0
+
+
+def _w() -> np.ndarray:
+    return identity_first()
+
+
+def _failed_subjects(report: CheckReport) -> set[str]:
+    return {f.subject for f in report.failures}
+
+
+def test_exporter_style_file_conforms(tmp_path: Path) -> None:
+    report = check_policy(save(linear_model(_w(), props=standard_props()), tmp_path / "p.onnx"))
+    assert report.conforms and report.level == "standard"
+    assert report.failures == []
+    assert [t.name for t in report.inputs] == ["obs"] and report.inputs[0].shape == ("batch", 4)
+    assert [t.name for t in report.outputs] == ["action"]
+    assert set(report.metadata) == set(KEYS_1_0)
+
+
+def test_file_without_metadata_is_basic_with_a_reason_per_key(tmp_path: Path) -> None:
+    report = check_policy(save(linear_model(_w()), tmp_path / "p.onnx"))
+    assert report.level == "basic" and not report.conforms
+    assert _failed_subjects(report) == {f"metadata {k}" for k in KEYS_1_0}
+    assert all(f.level == "standard" for f in report.failures)
+
+
+def test_other_tools_fixed_batch_file_is_basic(tmp_path: Path) -> None:
+    props = {
+        "clanker_policy_version": "1.0.0",
+        "action_space": '{"type": "Box", "shape": [2], "low": [-2, -2], "high": [2, 2]}',
+        "action_transform": "tanh",
+        "action_scale": "[2.0, 2.0]",
+        "action_offset": "[0.0, 0.0]",
+    }
+    report = check_policy(save(linear_model(_w(), batch=1, props=props), tmp_path / "p.onnx"))
+    assert report.level == "basic"
+    failed = _failed_subjects(report)
+    assert {"input obs batch", "output action batch", "metadata action_space", "metadata recurrent"} <= failed
+    assert any("dtype is required" in f.message for f in report.failures)
+
+
+def test_alias_names_load_but_do_not_conform(tmp_path: Path) -> None:
+    model = linear_model(_w(), in_name="observation", out_name="actions", props=standard_props())
+    report = check_policy(save(model, tmp_path / "p.onnx"))
+    assert report.level == "basic"
+    assert _failed_subjects(report) == {"input obs", "output action"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("recurrent", "True", "'true' or 'false'"),  # the reader accepts it, the checker does not
+        ("action_scale", "[1.0, 1.0, 1.0]", "has 3 values"),
+        (
+            "action_space",
+            '{"type": "Box", "shape": [2], "dtype": "float32", "low": [-Infinity, -1], "high": [1, 1]}',
+            "not JSON",
+        ),
+        (
+            "action_space",
+            '{"type": "Box", "shape": [3], "dtype": "float32", "low": [-1], "high": [1]}',
+            "differs",
+        ),
+        (
+            "action_space",
+            '{"type": "Box", "shape": [2], "dtype": "float64", "low": [-1], "high": [1]}',
+            "dtype",
+        ),
+        ("training_framework", "  ", "non-empty"),
+        ("batch_inference", "false", "graph's batch axis is dynamic"),
+        ("clanker_policy_version", " 1.0.0", "whitespace"),
+    ],
+)
+def test_strict_value_checks(tmp_path: Path, key: str, value: str, fragment: str) -> None:
+    props = standard_props()
+    props[key] = value
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert not report.conforms
+    assert any(f.subject == f"metadata {key}" and fragment in f.message for f in report.failures), (
+        report.to_text()
+    )
+
+
+def test_future_major_version_is_not_loadable(tmp_path: Path) -> None:
+    props = standard_props()
+    props["clanker_policy_version"] = "2.0.0"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert report.level == "none"
+    assert "metadata" in _failed_subjects(report)
+
+
+def test_unknown_keys_and_ignored_scale_are_warnings_only(tmp_path: Path) -> None:
+    props = standard_props(action_scale=[3.0, 3.0])
+    props["vendor_note"] = "hello"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert report.conforms
+    assert {f.subject for f in report.warnings} == {"metadata vendor_note", "metadata action_scale"}
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02 random", b"ir_version: 8"])
+def test_garbage_reaches_no_level(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "p.onnx"
+    path.write_bytes(content)
+    report = check_policy(path)
+    assert report.level == "none" and not report.conforms
+    assert report.failures[0].subject == "file"
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(PolicyFileNotFoundError):
+        check_policy(tmp_path / "nope.onnx")
+
+
+def test_report_renders_every_key_and_serialises(tmp_path: Path) -> None:
+    props = standard_props()
+    props["action_transform"] = "sigmoid"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    text = report.to_text()
+    for key in KEYS_1_0:
+        assert key in text
+    assert "[batch, 4]" in text  # shapes are shown literally, not eaten as rich markup
+    assert "sigmoid" in text and "does NOT conform" in text
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["conforms"] is False and data["level"] == "none"
+    assert data["metadata"]["action_transform"] == "sigmoid"
+    assert data["inputs"] == [{"name": "obs", "dtype": "float32", "shape": ["batch", 4]}]
