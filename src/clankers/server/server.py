@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from clankers.errors import ConfigError, ConnectionClosedError, PayloadTooLargeError, ProtocolError
@@ -193,12 +194,17 @@ class ProtocolServer:
         return True
 
 
-def serve(source: EnvSource, config: ServerConfig, *, ready: threading.Event | None = None) -> None:
-    """Run a server in the foreground until interrupted (what ``clankers serve`` calls)."""
+def serve(
+    source: EnvSource, config: ServerConfig, *, on_bound: Callable[[tuple[str, int]], None] | None = None
+) -> None:
+    """Run a server in the foreground until interrupted (what ``clankers serve`` calls).
+
+    ``on_bound`` receives the bound address once the port is open (with port 0, the port picked).
+    """
     server = ProtocolServer(source, config)
-    server.bind()
-    if ready is not None:
-        ready.set()
+    address = server.bind()
+    if on_bound is not None:
+        on_bound(address)
     try:
         server.serve_forever()
     finally:
