@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny trained models, so tests exercise real SB3 policies without long training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def tiny_cartpole_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PPO cart-pole model after one short rollout (8 envs x 64 steps): real weights, seconds to make."""
+    from clankers.train import recipe_for, train
+
+    out = tmp_path_factory.mktemp("tiny-cartpole")
+    config = recipe_for("cartpole", seed=0, total_timesteps=512, n_envs=8)
+    config.n_steps = 64
+    config.target_return = None
+    config.eval_episodes = 2
+    return train(config, out).model_path
+
+
+@pytest.fixture(scope="session")
+def tiny_cartpole_policy(tiny_cartpole_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model exported to a policy file (with parity on real cart-pole episodes)."""
+    from clankers.export import export_sb3
+
+    path = tmp_path_factory.mktemp("tiny-policy") / "policy.onnx"
+    export_sb3(tiny_cartpole_model, path, env="cartpole", n_samples=200, n_episode_states=200)
+    return path

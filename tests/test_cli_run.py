@@ -1,0 +1,87 @@
+"""`clankers run`: closed-loop deployment with onnxruntime alone, and comparison with SB3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from clankers.cli import app
+from clankers.envs.rollout import evaluate
+from clankers.policy import OnnxPolicy
+
+runner = CliRunner()
+
+
+def test_run_reports_each_episode_and_the_mean(tiny_cartpole_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(tiny_cartpole_policy),
+            "--env",
+            "cartpole",
+            "--episodes",
+            "3",
+            "--seed",
+            "5",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert [e["seed"] for e in summary["episodes"]] == [5, 6, 7]
+    assert f"mean return {summary['mean_return']:.2f}" in result.output
+    # The CLI's numbers are the runner's numbers.
+    direct = evaluate(OnnxPolicy(tiny_cartpole_policy).act, "cartpole", 3, seed=5)
+    assert [e["return"] for e in summary["episodes"]] == direct.returns.tolist()
+
+
+def test_run_compare_with_sb3_model(
+    tiny_cartpole_policy: Path, tiny_cartpole_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(tiny_cartpole_policy),
+            "--episodes",
+            "4",
+            "--compare",
+            str(tiny_cartpole_model),
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(out.read_text())["comparison"]
+    assert comparison["returns_equal"] is True
+    assert comparison["trajectories_match"] is True
+    assert comparison["max_observation_diff"] < 1e-4
+
+
+def test_run_imports_no_torch(tiny_cartpole_policy: Path) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from clankers.cli import app\n"
+        f"r = CliRunner().invoke(app, ['run', {str(tiny_cartpole_policy)!r}, '--episodes', '2'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'stable_baselines3'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+
+
+def test_run_missing_policy_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.onnx")])
+    assert result.exit_code == 2
+    assert "PolicyFileNotFoundError" in result.output
