@@ -10,6 +10,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from clankers.envs.vector import vector_entry_point
 from clankers.errors import ConfigError
 
 TASKS: dict[str, str] = {
@@ -24,7 +25,10 @@ _ENTRY_POINTS: dict[str, str] = {
 def _register_all() -> None:
     for env_id, entry_point in _ENTRY_POINTS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            # vector_entry_point: gym.make_vec(env_id, num_envs=N) builds the threaded ClankersVectorEnv.
+            gym.register(
+                id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point(entry_point)
+            )
 
 
 def resolve_task(task: str) -> str:

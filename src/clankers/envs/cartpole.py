@@ -101,6 +101,8 @@ class CartPoleEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self._cart = self.layout.names.index("cart_slide")
         self._pole = self.layout.names.index("pole_hinge")
+        self._cart_qpos = self.layout[self._cart].qpos_index
+        self._pole_qpos = self.layout[self._pole].qpos_index
         self._steps = 0
 
     def _observation(self) -> np.ndarray:
@@ -120,14 +122,17 @@ class CartPoleEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observation(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        command = validate_command(action, len(self.layout))
+        return self.step_unchecked(validate_command(action, len(self.layout)))
+
+    def step_unchecked(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """:meth:`step` without validating ``command``: for callers that checked a whole batch at once
+        (:class:`clankers.envs.vector.ClankersVectorEnv`), so the per-env hot path skips the check."""
         self.sim.step(command)
         self._steps += 1
         observation = self._observation()
         qpos = self.sim.data.qpos
         terminated = bool(
-            abs(qpos[self.layout[self._pole].qpos_index]) > POLE_ANGLE_LIMIT
-            or abs(qpos[self.layout[self._cart].qpos_index]) > CART_POSITION_LIMIT
+            abs(qpos[self._pole_qpos]) > POLE_ANGLE_LIMIT or abs(qpos[self._cart_qpos]) > CART_POSITION_LIMIT
         )
         truncated = self._steps >= self.max_episode_steps
         return observation, 1.0, terminated, truncated, {}
