@@ -1,0 +1,1 @@
+"""clankers benchmarks: side-by-side measurements in one process, collected into BENCHMARKS.md."""
