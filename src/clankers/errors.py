@@ -68,6 +68,14 @@ class ObservationError(PolicyError, ValueError):
     """An observation given to a policy has the wrong shape or dtype, or contains NaN or inf."""
 
 
+class ObservationLayoutError(PolicyError):
+    """The policy's declared observation layout (which quantity each index is) differs from the caller's."""
+
+
+class RecurrentStateError(PolicyError):
+    """Recurrent state used inconsistently: a batch-size change without episode starts, or a bad state."""
+
+
 # --- export -------------------------------------------------------------------------------------------
 
 
