@@ -35,7 +35,7 @@ def test_json_output(tmp_path: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["conforms"] is True and data["level"] == "standard"
-    assert data["metadata"]["clanker_policy_version"] == "1.0.0"
+    assert data["metadata"]["clanker_policy_version"] == data["checked_against"]
 
 
 def test_garbage_file_exits_one(tmp_path: Path) -> None:

@@ -21,13 +21,33 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from clankers.errors import MetadataError, UnsupportedVersionError
+from clankers.policy.records import (
+    ClosedLoopRecord,
+    ObservationNormalization,
+    ParityProbe,
+    ParityRecord,
+    RecurrentState,
+    StateTensor,
+    check_sha256,
+    check_timestamp,
+)
+from clankers.policy.spaces import (
+    ActionSpace,
+    BoxSpace,
+    DictSpace,
+    DiscreteSpace,
+    MultiBinarySpace,
+    MultiDiscreteSpace,
+    ObservationSpace,
+    float_token,
+)
 
 #: The newest format version this package reads and writes. Writers put it in ``clanker_policy_version``.
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
 #: Readers accept every version with this major number (and ignore keys they do not know).
 SUPPORTED_MAJOR = 1
 
-#: The nine keys of format 1.0.0, in the order writers emit them.
+#: The nine keys of format 1.0.0, in the order writers emit them. All nine are required in every 1.x file.
 KEYS_1_0 = (
     "clanker_policy_version",
     "action_space",
@@ -39,17 +59,60 @@ KEYS_1_0 = (
     "deterministic_mode",
     "batch_inference",
 )
+#: Keys added by format 1.1.0 (all optional unless the policy needs them; see the spec).
+KEYS_1_1 = (
+    "observation_space",
+    "observation_inputs",
+    "observation_layout",
+    "observation_normalization",
+    "recurrent_state",
+    "algorithm",
+    "software_versions",
+    "exporter",
+    "export_time",
+    "source_model_sha256",
+    "parity",
+)
+KNOWN_KEYS = KEYS_1_0 + KEYS_1_1
 #: Keys whose value is JSON text.
-JSON_KEYS = frozenset({"action_space", "action_scale", "action_offset"})
+JSON_KEYS = frozenset(
+    {
+        "action_space",
+        "action_scale",
+        "action_offset",
+        "observation_space",
+        "observation_inputs",
+        "observation_layout",
+        "observation_normalization",
+        "recurrent_state",
+        "software_versions",
+        "exporter",
+        "parity",
+    }
+)
 #: Keys whose value is the string ``true`` or ``false``.
 BOOL_KEYS = frozenset({"recurrent", "deterministic_mode", "batch_inference"})
 
 ActionTransform = Literal["none", "tanh", "clip"]
 ACTION_TRANSFORMS: tuple[str, ...] = ("none", "tanh", "clip")
-#: dtypes a Box space may declare (numpy names).
-BOX_DTYPES = frozenset({"float16", "float32", "float64"})
 
 _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BoxSpace",
+    "ClosedLoopRecord",
+    "DictSpace",
+    "DiscreteSpace",
+    "MultiBinarySpace",
+    "MultiDiscreteSpace",
+    "ObservationNormalization",
+    "ParityProbe",
+    "ParityRecord",
+    "PolicyMetadata",
+    "RecurrentState",
+    "StateTensor",
+]
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -76,79 +139,6 @@ def check_major(text: str) -> tuple[int, int, int]:
     return version
 
 
-def _float_token(value: float) -> float | str:
-    """JSON has no infinity: the format writes unbounded limits as the strings "inf" and "-inf"."""
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
-class BoxSpace(BaseModel):
-    """A continuous (``Box``) space: ``shape``, element ``dtype`` and per-element ``low``/``high``.
-
-    ``low``/``high`` list every element in row-major order, or hold a single value for all of them.
-    ``dtype`` may be omitted by other writers; readers then take the tensor's dtype.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["Box"] = "Box"
-    shape: list[int]
-    dtype: str | None = None
-    low: list[float]
-    high: list[float]
-
-    @property
-    def size(self) -> int:
-        """Number of elements (product of ``shape``)."""
-        return math.prod(self.shape)
-
-    @field_validator("shape")
-    @classmethod
-    def _positive_shape(cls, shape: list[int]) -> list[int]:
-        if not shape or any(d < 1 for d in shape):
-            raise ValueError(f"shape {shape} must be a non-empty list of positive integers")
-        return shape
-
-    @field_validator("dtype")
-    @classmethod
-    def _known_dtype(cls, dtype: str | None) -> str | None:
-        if dtype is not None and dtype not in BOX_DTYPES:
-            raise ValueError(f"dtype {dtype!r} is not one of {sorted(BOX_DTYPES)}")
-        return dtype
-
-    @model_validator(mode="after")
-    def _consistent_bounds(self) -> BoxSpace:
-        for name, bound in (("low", self.low), ("high", self.high)):
-            if len(bound) not in (1, self.size):
-                raise ValueError(
-                    f"{name} has {len(bound)} values; shape {self.shape} needs {self.size} (or 1 for all)"
-                )
-            if any(math.isnan(v) for v in bound):
-                raise ValueError(f"{name} contains NaN; use a number, 'inf' or '-inf'")
-        lows = self.low * self.size if len(self.low) == 1 else self.low
-        highs = self.high * self.size if len(self.high) == 1 else self.high
-        bad = [i for i, (lo, hi) in enumerate(zip(lows, highs, strict=True)) if lo > hi]
-        if bad:
-            raise ValueError(f"low > high at element(s) {bad[:5]}")
-        return self
-
-    def bounds(self) -> tuple[list[float], list[float]]:
-        """``(low, high)`` expanded to one value per element."""
-        lows = self.low * self.size if len(self.low) == 1 else list(self.low)
-        highs = self.high * self.size if len(self.high) == 1 else list(self.high)
-        return lows, highs
-
-    def to_json_obj(self) -> dict[str, Any]:
-        """The canonical JSON object (infinite bounds as "inf"/"-inf" strings; dtype always present)."""
-        obj: dict[str, Any] = {"type": self.type, "shape": list(self.shape)}
-        if self.dtype is not None:
-            obj["dtype"] = self.dtype
-        obj["low"] = [_float_token(v) for v in self.low]
-        obj["high"] = [_float_token(v) for v in self.high]
-        return obj
-
-
 def _format_validation_error(err: ValidationError) -> str:
     parts = []
     for item in err.errors():
@@ -161,13 +151,15 @@ class PolicyMetadata(BaseModel):
     """Every metadata key of the clanker policy format, typed and validated.
 
     Construct it directly when writing a policy file (then call :meth:`to_metadata_props`), or from a
-    file's ``metadata_props`` with :meth:`from_metadata_props` when reading one.
+    file's ``metadata_props`` with :meth:`from_metadata_props` when reading one. The 1.1 fields are
+    optional: ``None`` means the key is absent.
     """
 
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
+    # --- format 1.0.0 ---
     clanker_policy_version: str = FORMAT_VERSION
-    action_space: BoxSpace | None = None
+    action_space: ActionSpace | None = None
     action_transform: ActionTransform = "none"
     action_scale: list[float] | None = None
     action_offset: list[float] | None = None
@@ -175,6 +167,18 @@ class PolicyMetadata(BaseModel):
     recurrent: bool = False
     deterministic_mode: bool = False
     batch_inference: bool = True
+    # --- format 1.1.0 ---
+    observation_space: ObservationSpace | None = None
+    observation_inputs: dict[str, str] | None = None
+    observation_layout: list[str] | dict[str, list[str]] | None = None
+    observation_normalization: ObservationNormalization | None = None
+    recurrent_state: RecurrentState | None = None
+    algorithm: str | None = None
+    software_versions: dict[str, str] | None = None
+    exporter: dict[str, Any] | None = None
+    export_time: str | None = None
+    source_model_sha256: str | None = None
+    parity: ParityRecord | None = None
 
     def __init__(self, **data: Any) -> None:
         # Raise the package's typed error instead of pydantic's, so callers catch one hierarchy.
@@ -196,18 +200,70 @@ class PolicyMetadata(BaseModel):
             raise ValueError("must contain finite numbers only")
         return values
 
+    @field_validator("source_model_sha256")
+    @classmethod
+    def _sha(cls, value: str | None) -> str | None:
+        return check_sha256(value)
+
+    @field_validator("export_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return check_timestamp(value)
+
     @model_validator(mode="after")
-    def _affine_matches_space(self) -> PolicyMetadata:
-        if self.action_space is None:
+    def _consistent(self) -> PolicyMetadata:
+        space = self.action_space
+        if space is None:
             if self.action_transform == "clip":
                 raise ValueError("action_transform 'clip' needs an action_space with low/high to clip to")
-            return self
-        size = self.action_space.size
-        for name in ("action_scale", "action_offset"):
-            values = getattr(self, name)
-            if values is not None and len(values) != size:
-                raise ValueError(f"{name} has {len(values)} values but the action space has {size} elements")
+        else:
+            if space.is_discrete and self.action_transform != "none":
+                raise ValueError(f"a {space.type} action space admits only action_transform 'none'")
+            if isinstance(space, BoxSpace) and space.dtype not in (None, "float16", "float32", "float64"):
+                raise ValueError(f"a Box action space must have a float dtype, got {space.dtype}")
+            if isinstance(space, BoxSpace) and space.image_layout is not None:
+                raise ValueError("image_layout describes observations, not actions")
+            for name in ("action_scale", "action_offset"):
+                values = getattr(self, name)
+                if values is not None and len(values) != space.size:
+                    raise ValueError(
+                        f"{name} has {len(values)} values but the action space has {space.size} elements"
+                    )
+        if self.observation_inputs is not None and not isinstance(self.observation_space, DictSpace):
+            raise ValueError("observation_inputs is only meaningful with a Dict observation_space")
+        if (
+            isinstance(self.observation_space, DictSpace)
+            and self.observation_inputs is not None
+            and set(self.observation_inputs) != set(self.observation_space.spaces)
+        ):
+            raise ValueError(
+                f"observation_inputs keys {sorted(self.observation_inputs)} differ from the "
+                f"observation_space keys {sorted(self.observation_space.spaces)}"
+            )
+        self._check_layout()
+        if self.recurrent_state is not None and not self.recurrent:
+            raise ValueError("recurrent_state is given but recurrent is false")
         return self
+
+    def _check_layout(self) -> None:
+        layout, space = self.observation_layout, self.observation_space
+        if layout is None or space is None:
+            return
+        if isinstance(space, DictSpace):
+            if not isinstance(layout, dict):
+                raise ValueError("observation_layout of a Dict observation must map keys to lists of names")
+            for key, names in layout.items():
+                if key not in space.spaces:
+                    raise ValueError(f"observation_layout names key {key!r}, not in the observation space")
+                if len(names) != space.spaces[key].size:
+                    raise ValueError(
+                        f"observation_layout[{key!r}] has {len(names)} names for {space.spaces[key].size} elements"
+                    )
+        else:
+            if not isinstance(layout, list):
+                raise ValueError("observation_layout of a Box observation must be a list of names")
+            if len(layout) != space.size:
+                raise ValueError(f"observation_layout has {len(layout)} names for {space.size} elements")
 
     # --- derived values ---------------------------------------------------------------------------------
 
@@ -224,29 +280,49 @@ class PolicyMetadata(BaseModel):
         """``action_offset``, or ``size`` zeros when the file does not say (the format's default)."""
         return list(self.action_offset) if self.action_offset is not None else [0.0] * size
 
+    def minimum_version(self) -> tuple[int, int, int]:
+        """The oldest format version that can express this metadata (1.0.0 unless a 1.1 feature is used)."""
+        uses_1_1 = any(getattr(self, key) is not None for key in KEYS_1_1) or (
+            self.action_space is not None and self.action_space.type != "Box"
+        )
+        return (1, 1, 0) if uses_1_1 else (1, 0, 0)
+
     # --- (de)serialisation ----------------------------------------------------------------------------
 
     def to_metadata_props(self) -> dict[str, str]:
         """The complete, canonical ``metadata_props`` of this metadata: every value a string.
 
-        Keys the format defines a default for are written explicitly (a conforming file is complete).
+        The nine 1.0 keys are always written (with their defaults made explicit); 1.1 keys only when set.
         """
         if self.action_space is None:
             raise MetadataError(
                 "cannot write policy metadata without action_space; pass action_space=BoxSpace(...)."
             )
         size = self.action_space.size
-        return {
+        props = {
             "clanker_policy_version": self.clanker_policy_version,
             "action_space": _dumps(self.action_space.to_json_obj()),
             "action_transform": self.action_transform,
-            "action_scale": _dumps([_float_token(v) for v in self.scale_or_default(size)]),
-            "action_offset": _dumps([_float_token(v) for v in self.offset_or_default(size)]),
+            "action_scale": _dumps([float_token(v) for v in self.scale_or_default(size)]),
+            "action_offset": _dumps([float_token(v) for v in self.offset_or_default(size)]),
             "training_framework": self.training_framework or "unknown",
             "recurrent": _bool_str(self.recurrent),
             "deterministic_mode": _bool_str(self.deterministic_mode),
             "batch_inference": _bool_str(self.batch_inference),
         }
+        for key in KEYS_1_1:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if key == "observation_space":
+                props[key] = _dumps(value.to_json_obj())
+            elif isinstance(value, BaseModel):
+                props[key] = _dumps(value.model_dump(mode="json", exclude_none=True))
+            elif key in JSON_KEYS:
+                props[key] = _dumps(value)
+            else:
+                props[key] = str(value)
+        return props
 
     @classmethod
     def from_metadata_props(cls, props: Mapping[str, str]) -> PolicyMetadata:
@@ -258,17 +334,27 @@ class PolicyMetadata(BaseModel):
         version = props.get("clanker_policy_version", "1.0.0")
         check_major(version)  # before anything else: a 2.x file may mean something else by every key
         data: dict[str, Any] = {"clanker_policy_version": version}
-        for key in KEYS_1_0[1:]:
+        for key in KNOWN_KEYS[1:]:
             if key not in props:
                 continue
             raw = props[key]
             if key in JSON_KEYS:
-                data[key] = parse_json_value(key, raw)
+                value = parse_json_value(key, raw)
+                if key in ("action_space", "observation_space"):
+                    value = _lenient_space(value)
+                data[key] = value
             elif key in BOOL_KEYS:
                 data[key] = parse_bool_value(key, raw, strict=False)
             else:
                 data[key] = raw.strip() if isinstance(raw, str) else raw
         return cls(**data)
+
+
+def _lenient_space(value: Any) -> Any:
+    """Other writers sometimes omit ``"type"`` from a Box: a space with bounds and no type is a Box."""
+    if isinstance(value, dict) and "type" not in value and {"low", "high"} <= set(value):
+        return {**value, "type": "Box"}
+    return value
 
 
 def parse_json_value(key: str, raw: str, *, strict: bool = False) -> Any:
@@ -281,7 +367,7 @@ def parse_json_value(key: str, raw: str, *, strict: bool = False) -> Any:
         if strict:
             return json.loads(raw, parse_constant=_reject_constant)
         return json.loads(raw)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RecursionError) as err:
         raise MetadataError(
             f"metadata key {key!r} is not valid JSON ({err}); value was {raw!r:.200}"
         ) from err
