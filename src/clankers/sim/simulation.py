@@ -7,19 +7,45 @@ no allocation per step beyond MuJoCo's own: commands go straight into ``data.ctr
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import mujoco
 import numpy as np
 
 from clankers.errors import ActionError, SimulationError
 from clankers.sim.robot import Robot
 
+if TYPE_CHECKING:
+    from clankers.sim.actuators import ActuatorBank, ActuatorSpec
+
 
 class Simulation:
-    """Physics state of one robot plus helpers to read and write it in joint-layout order."""
+    """Physics state of one robot plus helpers to read and write it in joint-layout order.
 
-    def __init__(self, robot: Robot) -> None:
+    Args:
+        robot: the compiled robot.
+        actuators: optional actuator spec per joint name or glob pattern (preset name, dict or
+            :class:`~clankers.sim.actuators.ActuatorConfig`, see :func:`~clankers.sim.actuators.resolve_actuators`).
+            Joints with a non-trivial actuator are driven by the actuator pipeline, evaluated every physics
+            substep; then this simulation gets its own copy of the MuJoCo model. Without any, stepping is
+            one ``mj_step(nstep=substeps)`` call.
+    """
+
+    def __init__(self, robot: Robot, actuators: Mapping[str, ActuatorSpec] | None = None) -> None:
         self.robot = robot
         self.model = robot.model
+        self.actuators: ActuatorBank | None = None
+        if actuators:
+            from clankers.sim.actuators import ActuatorBank, resolve_actuators
+
+            configs = resolve_actuators(robot.layout.names, actuators)
+            effort = {j.name: j.effort_limit for j in robot.layout}
+            configs = {n: c for n, c in configs.items() if not c.is_passthrough(effort[n])}
+            if configs:
+                self.model = copy.copy(robot.model)  # the bank re-gears motors: never touch the shared model
+                self.actuators = ActuatorBank(self.model, robot.layout, configs, robot.config.physics_dt)
         self.data = mujoco.MjData(self.model)
         self.layout = robot.layout
         self.substeps = robot.config.substeps
@@ -42,18 +68,25 @@ class Simulation:
             self.data.qpos[self._qpos_idx] = qpos
         if qvel is not None:
             self.data.qvel[self._qvel_idx] = qvel
+        if self.actuators is not None:
+            self.actuators.reset(self.data)
         mujoco.mj_forward(self.model, self.data)
 
     def step(self, command: np.ndarray) -> None:
         """Hold the normalized ``command`` (one value per joint, in [-1, 1]) for one control step.
 
         Values outside [-1, 1] are clamped by MuJoCo's ``ctrlrange``, as a motor driver saturates.
+        Joints with an actuator pipeline interpret their entry through their controller (torque, velocity
+        or position target) and are stepped substep by substep.
         """
-        if self._ctrl_contiguous:
-            self.data.ctrl[:] = command
+        if self.actuators is not None:
+            self.actuators.step(self.data, command, self.substeps)
         else:
-            self.data.ctrl[self._act_idx] = command
-        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+            if self._ctrl_contiguous:
+                self.data.ctrl[:] = command
+            else:
+                self.data.ctrl[self._act_idx] = command
+            mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         if self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number:
             raise SimulationError(
                 f"MuJoCo reported unstable accelerations at t={self.data.time:.4f} s; lower physics_dt or "
