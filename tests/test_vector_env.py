@@ -270,7 +270,12 @@ class InfoEnv(gym.Env):
         if self.t == self.fail_at:
             raise SimulationError("boom")
         value = float(self.np_random.uniform())
-        info: dict[str, Any] = {"terms": {"a": value, "b": self.t}, "vec": np.full(3, value)}
+        info: dict[str, Any] = {
+            "terms": {"a": value, "b": self.t, "deep": {"c": np.float32(value)}},
+            "vec": np.full(3, value),
+            "fired": ["limit"] if value > 0.7 else [],
+            "ok": np.bool_(value > 0.3),
+        }
         if self.ragged and value > 0.5:
             info["flag"] = True
         obs = np.array([value, self.t], dtype=np.float32)

@@ -435,43 +435,52 @@ class ClankersVectorEnv(VectorEnv):
     def _batch_infos(self, env_infos: list[dict[str, Any] | None]) -> dict[str, Any]:
         """Gymnasium's dict-of-arrays infos (``key`` and ``_key`` mask), with a fast path for uniform infos.
 
-        Tasks usually return the same keys with scalar or array values from every env (e.g. a reward
-        breakdown); those become one ``np.array`` per key instead of N dictionary merges.
+        Tasks usually return the same keys with values of the same types from every env (e.g. a reward
+        breakdown dict, a success flag); those become one array per key, built from a list in one
+        call, instead of N recursive dictionary merges. Anything irregular takes Gymnasium's own
+        ``_add_info``, so the result is always what ``SyncVectorEnv`` returns.
         """
         present = [info for info in env_infos if info is not None]
         if not present:
             return {}
         if len(present) == self.num_envs:
-            keys = present[0].keys()
-            if all(info.keys() == keys for info in present):
-                batched = self._uniform_infos(present, keys)
-                if batched is not None:
-                    return batched
+            batched = self._uniform_infos(present)
+            if batched is not None:
+                return batched
         infos: dict[str, Any] = {}
         for i, info in enumerate(env_infos):
             if info is not None:
                 infos = self._add_info(infos, info, i)
         return infos
 
-    def _uniform_infos(self, present: list[dict[str, Any]], keys: Any) -> dict[str, Any] | None:
+    def _uniform_infos(self, infos: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """One info dict per env, all with the same keys and value types -> batched, else ``None``."""
+        keys = infos[0].keys()
+        if any(info.keys() != keys for info in infos):
+            return None
         out: dict[str, Any] = {}
-        full = np.ones(self.num_envs, dtype=np.bool_)
         for key in keys:
-            first = present[0][key]
-            if isinstance(first, np.ndarray):
-                dtype = first.dtype
-            elif type(first) in (int, float, bool) or isinstance(first, np.number):
-                dtype = np.dtype(type(first))
-            else:
+            first = infos[0][key]
+            kind = type(first)
+            values = [info[key] for info in infos]
+            if any(type(v) is not kind for v in values):
                 return None
-            values = [info[key] for info in present]
-            if any(type(v) is not type(first) for v in values):
-                return None
-            array = np.array(values, dtype=dtype)
-            if array.shape[1:] != np.shape(first):
-                return None
+            if kind is dict:
+                array = self._uniform_infos(values)
+                if array is None:
+                    return None
+            elif kind is np.ndarray:
+                if any(v.shape != first.shape for v in values):
+                    return None
+                array = np.array(values, dtype=first.dtype)
+            elif kind in (int, float, bool) or issubclass(kind, np.number):
+                array = np.array(values, dtype=kind)
+            else:  # lists, strings, ...: an object array, as Gymnasium makes
+                array = np.empty(self.num_envs, dtype=object)
+                for i, value in enumerate(values):
+                    array[i] = value
             out[key] = array
-            out[f"_{key}"] = full.copy()
+            out[f"_{key}"] = np.ones(self.num_envs, dtype=np.bool_)
         return out
 
     # --- the rest of the VectorEnv API -----------------------------------------------------------------
