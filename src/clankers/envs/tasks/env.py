@@ -1,0 +1,269 @@
+"""The generic, config-driven environment: one class for every declared task.
+
+Per step: validate the command, hold it for ``control_dt`` (``Simulation.step``), refresh the
+:class:`~clankers.envs.tasks.state.TaskState` arrays in place, write every observation term into one
+preallocated buffer, then evaluate the composite reward and termination. No name lookups or
+allocations beyond a few small arrays happen in ``step``, and the instance shares nothing mutable with
+other instances, so N copies can be stepped from N threads.
+
+Randomness: ``reset(seed=...)`` seeds Gymnasium's ``np_random``; every episode draws, in this order,
+the start positions, the start velocities, then each target in declaration order. The same seed gives
+the same episode bit for bit; another seed gives another episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from clankers.envs.tasks.config import TargetConfig, TaskConfig, load_task_config
+from clankers.envs.tasks.rewards import CompositeReward
+from clankers.envs.tasks.scene import PlacedRobot, Scene, build_scene
+from clankers.envs.tasks.state import PointTracker, TaskState
+from clankers.envs.tasks.terminations import CompositeTermination, Timeout
+from clankers.errors import ConfigError
+from clankers.sim import SimConfig, Simulation, validate_command
+
+_MAX_TARGET_DRAWS = 100
+
+
+class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A Gymnasium environment built from a :class:`~clankers.envs.tasks.config.TaskConfig`.
+
+    ## Description
+    Whatever the config declares (see :mod:`clankers.envs.tasks.config`): robots from URDF simulated
+    by MuJoCo, start-state and target distributions, observation, reward and termination terms.
+
+    ## Action Space
+    ``Box(-1, 1, (n_joints,), float32)``: one normalized command per joint of the scene layout (robots
+    in declaration order, each robot's joints alphabetical), scaled by the joint's URDF effort.
+    ``action_slices[robot]`` is each robot's part. Commands outside [-1, 1] saturate; a wrong shape,
+    NaN or inf raises :class:`clankers.errors.ActionError`.
+
+    ## Observation Space
+    ``Box(-inf, inf, (n,), float32)``: the observation terms grouped by robot;
+    ``observation_names`` names every entry, ``observation_slices[term]`` and
+    ``robot_observation_slices[robot]`` locate them.
+
+    ## Rewards
+    The weighted sum of the reward terms; ``info["reward_terms"]`` holds each weighted term.
+
+    ## Starting State
+    Joint positions and velocities drawn uniformly from the ``start`` ranges (positions clipped to the
+    joint limits), then the targets, all from the generator seeded by ``reset(seed=...)``.
+
+    ## Episode End
+    - Termination: any non-timeout termination term fires (``info["termination"]`` lists them).
+    - Truncation: after ``max_episode_steps`` control steps, enforced inside the environment.
+    ``info["is_success"]`` reports the success condition at every step (SB3 reads it at episode end).
+
+    ## Arguments
+    | argument            | default            | meaning                                             |
+    |---------------------|--------------------|-----------------------------------------------------|
+    | `config`            | required           | a TaskConfig, a mapping, or a .toml/.json file path |
+    | `max_episode_steps` | the config's value | truncation horizon                                  |
+    | `sim_config`        | the config's `sim` | physics/control timestep, gravity, integrator       |
+    """
+
+    metadata = {"render_modes": [], "render_fps": 50}  # noqa: RUF012 - Gymnasium's convention
+
+    def __init__(
+        self,
+        config: TaskConfig | Mapping[str, Any] | str | Path,
+        *,
+        max_episode_steps: int | None = None,
+        sim_config: SimConfig | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise gym.error.Error(
+                f"render_mode {render_mode!r} is not supported by clankers tasks yet; use None"
+            )
+        self.config = cfg = load_task_config(config)
+        if max_episode_steps is not None:
+            if int(max_episode_steps) < 1:
+                raise ConfigError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+            cfg = self.config = cfg.model_copy(update={"max_episode_steps": int(max_episode_steps)})
+        self.max_episode_steps = cfg.max_episode_steps
+        sim = sim_config or cfg.sim
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / sim.control_dt)}
+
+        self.scene: Scene = build_scene(
+            [PlacedRobot(r.name, Path(r.urdf), tuple(r.position)) for r in cfg.robots], sim, name=cfg.name
+        )
+        self.robot = self.scene.robot
+        self.layout = self.robot.layout
+        self.sim = Simulation(self.robot)
+        n = len(self.layout)
+        self.state = state = TaskState.for_scene(self.scene)
+        self._qpos_idx, self._qvel_idx = self.layout.qpos_indices, self.layout.qvel_indices
+
+        # Points and targets: register the live arrays first, so terms can bind to them.
+        point_specs = []
+        for point in cfg.points:
+            robot = self.scene._robot_or_only(point.robot)
+            state.points[point.name] = np.zeros(3)
+            state.point_robots[point.name] = robot
+            point_specs.append(
+                (point.name, robot, self.scene.body_id(robot, point.body), np.array(point.offset))
+            )
+        self._points = PointTracker(state, point_specs)
+        for target in cfg.targets:
+            state.targets[target.name] = np.zeros(3)
+            owner = target.robot or (state.point_robots.get(target.point) if target.point else None)
+            state.target_robots[target.name] = owner
+        self._target_samplers = [self._target_sampler(t) for t in cfg.targets]
+        self._start_low, self._start_high = self._start_ranges()
+
+        self._success = cfg.success.bind(state) if cfg.success is not None else None
+        self._reward = CompositeReward(cfg.rewards, state, self._success)
+        self._termination = CompositeTermination(
+            [*cfg.terminations, Timeout(name="timeout", steps=cfg.max_episode_steps)], state, self._success
+        )
+        self._build_observation(n)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        self.action_slices = dict(self.scene.joint_slices)
+
+    # --- construction helpers -------------------------------------------------------------------
+
+    def _build_observation(self, n: int) -> None:
+        robots = self.scene.robot_names
+        order = {name: i for i, name in enumerate(robots)}
+        terms = list(enumerate(self.config.observations))
+        if len(robots) > 1:  # group by robot; a lone robot keeps the declared order
+            terms.sort(key=lambda it: (order.get(it[1].owner(self.state), len(robots)), it[0]))  # type: ignore[arg-type]
+        names: list[str] = []
+        self.observation_slices: dict[str, slice] = {}
+        self.robot_observation_slices: dict[str, slice] = {}
+        writers = []
+        for index, term in terms:
+            term_names = term.names(self.state)
+            block = slice(len(names), len(names) + len(term_names))
+            label = f"{term.kind}[{index}]" if f"{term.kind}" in self.observation_slices else term.kind
+            self.observation_slices[label] = block
+            owner = term.owner(self.state)
+            if owner is not None:
+                start = self.robot_observation_slices.get(owner, block).start
+                self.robot_observation_slices[owner] = slice(start, block.stop)
+            writers.append((term.bind(self.state), block))
+            names.extend(term_names)
+        if len(robots) == 1:
+            self.robot_observation_slices = {robots[0]: slice(0, len(names))}
+        self.observation_names = tuple(names)
+        self._obs = np.zeros(len(names))
+        self._writers = writers
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(len(names),), dtype=np.float32)
+
+    def _start_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """(2, n) arrays of low/high for positions (row 0) and velocities (row 1)."""
+        start = self.config.start
+        n = len(self.layout)
+        low = np.tile(np.array([[start.default.position[0]], [start.default.velocity[0]]]), (1, n))
+        high = np.tile(np.array([[start.default.position[1]], [start.default.velocity[1]]]), (1, n))
+        for joint, spec in start.joints.items():
+            for i in self.scene.joint_indices(None, [joint]):
+                low[:, i] = spec.position[0], spec.velocity[0]
+                high[:, i] = spec.position[1], spec.velocity[1]
+        return low, high
+
+    def _joint_ranges(
+        self, robot: str, overrides: Mapping[str, tuple[float, float]]
+    ) -> tuple[np.ndarray, ...]:
+        idx = self.scene.joint_indices(robot, None)
+        low = np.array([max(self.layout[i].lower, -np.pi) for i in idx])
+        high = np.array([min(self.layout[i].upper, np.pi) for i in idx])
+        for joint, (lo, hi) in overrides.items():
+            (i,) = self.scene.joint_indices(robot, [joint])
+            low[list(idx).index(i)], high[list(idx).index(i)] = lo, hi
+        return idx, low, high
+
+    def _target_sampler(self, target: TargetConfig):  # type: ignore[no-untyped-def]
+        """A function ``rng -> position`` for one target (``reachable`` uses a private scratch MjData)."""
+        if target.kind == "fixed":
+            position = np.array(target.position)
+            return lambda rng: position
+        if target.kind == "box":
+            low, high = np.array(target.low), np.array(target.high)
+            return lambda rng: rng.uniform(low, high)
+        robot = self.state.point_robots.get(target.point)  # type: ignore[arg-type]
+        if robot is None:
+            raise ConfigError(
+                f"target {target.name!r}: no point named {target.point!r}; declare it in [[points]]"
+            )
+        idx, low, high = self._joint_ranges(robot, target.joint_ranges)
+        qpos_addr = self._qpos_idx[idx]
+        scratch = mujoco.MjData(self.robot.model)
+        point = next(p for p in self.config.points if p.name == target.point)
+        body_id, offset = self.scene.body_id(robot, point.body), np.array(point.offset)
+        model = self.robot.model
+
+        def sample(rng: np.random.Generator) -> np.ndarray:
+            scratch.qpos[qpos_addr] = rng.uniform(low, high)
+            mujoco.mj_kinematics(model, scratch)
+            return scratch.xpos[body_id] + scratch.xmat[body_id].reshape(3, 3) @ offset
+
+        return sample
+
+    # --- the Gymnasium API ----------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        data = self.sim.data
+        np.take(data.qpos, self._qpos_idx, out=self.state.qpos)
+        np.take(data.qvel, self._qvel_idx, out=self.state.qvel)
+        self._points.update(data)
+
+    def _observation(self) -> np.ndarray:
+        obs = self._obs
+        for write, block in self._writers:
+            write(obs[block])
+        return obs.astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        rng = self.np_random
+        low, high = self._start_low, self._start_high
+        qpos = np.clip(
+            rng.uniform(low[0], high[0]), [j.lower for j in self.layout], [j.upper for j in self.layout]
+        )
+        qvel = rng.uniform(low[1], high[1])
+        self.sim.reset(qpos, qvel)
+        state = self.state
+        state.step_count = 0
+        state.action[:] = 0.0
+        self._refresh()
+        for target, sampler in zip(self.config.targets, self._target_samplers, strict=True):
+            anchor = state.points.get(target.point) if target.point else None
+            for _ in range(_MAX_TARGET_DRAWS):
+                position = sampler(rng)
+                if anchor is None or np.linalg.norm(position - anchor) >= target.min_distance:
+                    break
+            state.targets[target.name][:] = position
+        return self._observation(), {"is_success": bool(self._success()) if self._success else False}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return self.step_unchecked(validate_command(action, len(self.layout)))
+
+    def step_unchecked(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """:meth:`step` for a ``command`` already validated (a vector env checks the whole batch once)."""
+        self.sim.step(command)
+        state = self.state
+        state.action[:] = command
+        state.step_count += 1
+        self._refresh()
+        observation = self._observation()
+        reward, breakdown = self._reward()
+        terminated, truncated, fired = self._termination()
+        info = {
+            "reward_terms": breakdown,
+            "termination": fired,
+            "is_success": bool(self._success()) if self._success is not None else False,
+        }
+        return observation, reward, terminated, truncated, info

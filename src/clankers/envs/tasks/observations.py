@@ -1,0 +1,178 @@
+"""Observation terms: named, ordered slices of the observation vector.
+
+The observation of a task is the concatenation of its terms, grouped by robot (robots in scene order,
+terms without a robot last), so each robot's part is one contiguous slice
+(``env.robot_observation_slices``). Every entry has a name (``env.observation_names``), e.g.
+``"hinge.cos"`` or ``"ee.x"``.
+
+| kind              | size         | entries (per selected joint, or x/y/z)                      |
+|-------------------|--------------|-------------------------------------------------------------|
+| `joint_position`  | n            | joint position (rad or m)                                   |
+| `joint_velocity`  | n            | joint velocity (rad/s or m/s)                               |
+| `joint_state`     | 2n           | position, velocity interleaved per joint (CartPole-v0's layout) |
+| `joint_sincos`    | 2n           | cos, sin of each joint angle: continuous joints without a 2 pi jump |
+| `point_position`  | 3            | a named point (end effector) in the world frame (m)         |
+| `target_position` | 3            | a target in the world frame (m)                             |
+| `point_to_target` | 3            | target minus point (m): the direction to move               |
+| `last_action`     | n            | the previous command                                        |
+
+``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal, Union
+
+import numpy as np
+from pydantic import Field
+
+from clankers.envs.tasks.base import Term
+from clankers.envs.tasks.state import TaskState
+
+Writer = Callable[[np.ndarray], None]
+
+
+class _JointTerm(Term):
+    robot: str | None = None
+    joints: list[str] | None = None
+
+    def _indices(self, state: TaskState) -> np.ndarray:
+        return state.joint_indices(self.robot, self.joints)
+
+    def owner(self, state: TaskState) -> str | None:
+        return self.robot if self.robot is not None or len(state.scene.robot_names) > 1 else None
+
+    def _joint_names(self, state: TaskState) -> list[str]:
+        names = state.scene.robot.layout.names
+        return [names[i] for i in self._indices(state)]
+
+
+class JointPosition(_JointTerm):
+    kind: Literal["joint_position"] = "joint_position"
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{j}.position" for j in self._joint_names(state)]
+
+    def bind(self, state: TaskState) -> Writer:
+        idx, qpos = self._indices(state), state.qpos
+        return lambda out: np.take(qpos, idx, out=out)
+
+
+class JointVelocity(_JointTerm):
+    kind: Literal["joint_velocity"] = "joint_velocity"
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{j}.velocity" for j in self._joint_names(state)]
+
+    def bind(self, state: TaskState) -> Writer:
+        idx, qvel = self._indices(state), state.qvel
+        return lambda out: np.take(qvel, idx, out=out)
+
+
+class JointState(_JointTerm):
+    kind: Literal["joint_state"] = "joint_state"
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{j}.{q}" for j in self._joint_names(state) for q in ("position", "velocity")]
+
+    def bind(self, state: TaskState) -> Writer:
+        idx, qpos, qvel = self._indices(state), state.qpos, state.qvel
+
+        def write(out: np.ndarray) -> None:
+            out[0::2] = qpos[idx]
+            out[1::2] = qvel[idx]
+
+        return write
+
+
+class JointSinCos(_JointTerm):
+    kind: Literal["joint_sincos"] = "joint_sincos"
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{j}.{f}" for j in self._joint_names(state) for f in ("cos", "sin")]
+
+    def bind(self, state: TaskState) -> Writer:
+        idx, qpos = self._indices(state), state.qpos
+
+        def write(out: np.ndarray) -> None:
+            angles = qpos[idx]
+            np.cos(angles, out=out[0::2])
+            np.sin(angles, out=out[1::2])
+
+        return write
+
+
+class PointPosition(Term):
+    kind: Literal["point_position"] = "point_position"
+    point: str
+
+    def owner(self, state: TaskState) -> str | None:
+        return state.robot_of(self.point)
+
+    def names(self, state: TaskState) -> list[str]:
+        state.position(self.point)  # raises ConfigError for an unknown name
+        return [f"{self.point}.{axis}" for axis in "xyz"]
+
+    def bind(self, state: TaskState) -> Writer:
+        source = state.position(self.point)
+        return lambda out: np.copyto(out, source)
+
+
+class TargetPosition(Term):
+    kind: Literal["target_position"] = "target_position"
+    target: str
+
+    def owner(self, state: TaskState) -> str | None:
+        return state.robot_of(self.target)
+
+    def names(self, state: TaskState) -> list[str]:
+        state.position(self.target)
+        return [f"{self.target}.{axis}" for axis in "xyz"]
+
+    def bind(self, state: TaskState) -> Writer:
+        source = state.position(self.target)
+        return lambda out: np.copyto(out, source)
+
+
+class PointToTarget(Term):
+    kind: Literal["point_to_target"] = "point_to_target"
+    point: str
+    target: str
+
+    def owner(self, state: TaskState) -> str | None:
+        return state.robot_of(self.point)
+
+    def names(self, state: TaskState) -> list[str]:
+        state.position(self.point), state.position(self.target)
+        return [f"{self.point}_to_{self.target}.{axis}" for axis in "xyz"]
+
+    def bind(self, state: TaskState) -> Writer:
+        point, target = state.position(self.point), state.position(self.target)
+        return lambda out: np.subtract(target, point, out=out)
+
+
+class LastAction(_JointTerm):
+    kind: Literal["last_action"] = "last_action"
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{j}.command" for j in self._joint_names(state)]
+
+    def bind(self, state: TaskState) -> Writer:
+        idx, action = self._indices(state), state.action
+        return lambda out: np.take(action, idx, out=out)
+
+
+Observation = Annotated[
+    Union[  # noqa: UP007 - pydantic's discriminated unions read clearer this way
+        JointPosition,
+        JointVelocity,
+        JointState,
+        JointSinCos,
+        PointPosition,
+        TargetPosition,
+        PointToTarget,
+        LastAction,
+    ],
+    Field(discriminator="kind"),
+]

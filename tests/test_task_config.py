@@ -1,0 +1,217 @@
+"""Tasks declared by config: a user's task from a file, validation errors, name resolution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from clankers.envs.tasks import TaskEnv, load_task_config, shipped_task_config
+from clankers.errors import ConfigError
+from clankers.sim import asset_path
+
+# A user's task, written from scratch: the two-link arm keeping its elbow straight while the shoulder
+# swings to a fixed target, ending the episode on success. No env class is involved.
+USER_TASK = """
+name = "straight_arm"
+max_episode_steps = 30
+
+[sim]
+physics_dt = 0.005
+control_dt = 0.02
+
+[[robots]]
+name = "arm"
+urdf = "{urdf}"
+
+[[points]]
+name = "tip"
+body = "forearm"
+offset = [0.0, 0.0, 0.4]
+
+[start.joints.j1_shoulder]
+position = [-0.2, 0.2]
+
+[[targets]]
+name = "goal"
+kind = "fixed"
+position = [0.9, 0.0, 0.0]
+
+[[observations]]
+kind = "joint_state"
+
+[[observations]]
+kind = "point_to_target"
+point = "tip"
+target = "goal"
+
+[[rewards]]
+kind = "distance"
+a = "tip"
+b = "goal"
+weight = -1.0
+
+[[rewards]]
+kind = "constant"
+weight = 0.1
+
+[[terminations]]
+kind = "success"
+hold_steps = 2
+
+[[terminations]]
+kind = "joint_bounds"
+joints = ["j2_elbow"]
+position = [-0.5, 0.5]
+
+[success]
+kind = "distance_below"
+a = "tip"
+b = "goal"
+threshold = 0.1
+"""
+
+
+@pytest.fixture
+def user_task(tmp_path: Path) -> Path:
+    # The URDF sits next to the config, referenced by a relative path: resolved against the file's folder.
+    (tmp_path / "arm.urdf").write_text(asset_path("urdf/two_link_arm.urdf").read_text())
+    path = tmp_path / "straight_arm.toml"
+    path.write_text(USER_TASK.format(urdf="arm.urdf"))
+    return path
+
+
+def test_user_task_from_a_toml_file_runs_without_an_env_class(user_task: Path) -> None:
+    env = TaskEnv(user_task)
+    assert env.observation_names == (
+        "j1_shoulder.position",
+        "j1_shoulder.velocity",
+        "j2_elbow.position",
+        "j2_elbow.velocity",
+        "tip_to_goal.x",
+        "tip_to_goal.y",
+        "tip_to_goal.z",
+    )
+    obs, _ = env.reset(seed=0)
+    assert -0.2 <= obs[0] <= 0.2 and obs[2] == 0.0 and obs[1] == obs[3] == 0.0  # start ranges applied
+    tip = env.state.points["tip"]
+    np.testing.assert_allclose(obs[4:], np.array([0.9, 0.0, 0.0]) - tip, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(tip - [0, 0, 0]), 0.9, atol=1e-9)  # tip of a 0.9 m arm
+    _, reward, terminated, truncated, info = env.step(np.zeros(2, dtype=np.float32))
+    assert not terminated and not truncated and not info["is_success"]
+    assert reward == pytest.approx(sum(info["reward_terms"].values()))
+    assert info["reward_terms"]["constant"] == pytest.approx(0.1)
+    assert info["reward_terms"]["distance"] == pytest.approx(
+        -np.linalg.norm(env.state.points["tip"] - [0.9, 0, 0])
+    )
+
+
+def test_user_task_success_termination_after_holding(user_task: Path) -> None:
+    env = TaskEnv(user_task)
+    env.reset(seed=0)
+    env.sim.reset(qpos=np.array([np.pi / 2, 0.0]))  # lying along +x: the tip is on the goal
+    env.sim.model.opt.gravity[:] = 0.0
+    _, _, terminated, _, info = env.step(np.zeros(2, dtype=np.float32))
+    assert info["is_success"] and not terminated  # hold_steps = 2: one step is not enough
+    _, _, terminated, truncated, info = env.step(np.zeros(2, dtype=np.float32))
+    assert terminated and not truncated and info["termination"] == ["success"]
+
+
+def test_user_task_bounds_and_timeout(user_task: Path) -> None:
+    env = TaskEnv(user_task)
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step(np.array([0.0, 1.0], dtype=np.float32))  # fold the elbow hard
+    steps = 1
+    while not terminated:
+        _, _, terminated, truncated, info = env.step(np.array([0.0, 1.0], dtype=np.float32))
+        steps += 1
+        assert not truncated
+    assert info["termination"] == ["joint_bounds"] and abs(env.state.qpos[1]) > 0.5
+    env = TaskEnv(user_task, max_episode_steps=3)
+    env.reset(seed=0)
+    results = [env.step(np.zeros(2, dtype=np.float32))[2:4] for _ in range(3)]
+    assert results == [(False, False), (False, False), (False, True)]
+
+
+def test_json_config_and_mapping_give_the_same_task(tmp_path: Path) -> None:
+    import tomllib
+
+    data = tomllib.loads(shipped_task_config("pendulum").read_text())
+    (tmp_path / "pendulum.json").write_text(json.dumps(data))
+    a, b = TaskEnv(tmp_path / "pendulum.json"), TaskEnv(data)
+    assert a.config == b.config == load_task_config(shipped_task_config("pendulum"))
+    np.testing.assert_array_equal(a.reset(seed=5)[0], b.reset(seed=5)[0])
+
+
+def test_shipped_configs_all_load() -> None:
+    for path in sorted(asset_path("tasks").glob("*.toml")):
+        config = load_task_config(path)
+        assert config.name == path.stem
+
+
+def _config_with(**changes: object) -> dict:
+    import tomllib
+
+    data = tomllib.loads(shipped_task_config("arm_reach").read_text())
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"max_episode_steps": 0}, "max_episode_steps"),
+        ({"unknown_key": 1}, "unknown_key"),
+        ({"rewards": [{"kind": "distanse", "a": "ee", "b": "target"}]}, "distanse"),
+        ({"rewards": [{"kind": "distance", "a": "ee"}]}, r"distance\.b"),
+        ({"sim": {"physics_dt": 0.003, "control_dt": 0.04}}, "multiple"),
+        ({"start": {"default": {"position": [1.0, -1.0]}}}, "low <= high"),
+        ({"targets": [{"name": "target", "kind": "box", "low": [0, 0, 0]}]}, "high"),
+        ({"robots": [{"name": "arm", "urdf": "urdf/no_such_robot.urdf"}]}, "no_such_robot"),
+        ({"points": [{"name": "target", "body": "forearm"}]}, "more than once"),
+    ],
+)
+def test_invalid_configs_raise_config_error_naming_the_problem(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TaskEnv(_config_with(**changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"points": [{"name": "ee", "body": "hand", "offset": [0, 0, 0.4]}]}, "hand"),
+        ({"observations": [{"kind": "joint_position", "joints": ["wrist"]}]}, "wrist"),
+        ({"observations": [{"kind": "point_position", "point": "elbow"}]}, "elbow"),
+        ({"rewards": [{"kind": "success"}], "success": None}, "success"),
+        ({"observations": [{"kind": "joint_position", "robot": "left"}]}, "left"),
+    ],
+)
+def test_names_are_checked_against_the_robot(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TaskEnv(_config_with(**changes))
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        TaskEnv(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ConfigError, match="TOML"):
+        TaskEnv(bad)
+    other = tmp_path / "task.yaml"
+    other.write_text("name: x\n")
+    with pytest.raises(ConfigError, match=r"\.toml or \.json"):
+        TaskEnv(other)
+
+
+def test_user_task_works_with_gymnasium_wrappers(user_task: Path) -> None:
+    env = gym.wrappers.RecordEpisodeStatistics(TaskEnv(user_task))
+    env.reset(seed=1)
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        done = terminated or truncated
+    assert "episode" in info
