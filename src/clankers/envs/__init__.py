@@ -15,10 +15,19 @@ from clankers.errors import ConfigError
 
 TASKS: dict[str, str] = {
     "cartpole": "clankers/CartPole-v0",
+    "pendulum": "clankers/Pendulum-v0",
+    "arm_reach": "clankers/ArmReach-v0",
+    "arm_reach6": "clankers/ArmReach6-v0",
+    "two_arm_reach": "clankers/TwoArmReach-v0",
 }
 
 _ENTRY_POINTS: dict[str, str] = {
     "clankers/CartPole-v0": "clankers.envs.cartpole:CartPoleEnv",
+    # Config-driven tasks (assets/tasks/*.toml), see clankers.envs.tasks.
+    "clankers/Pendulum-v0": "clankers.envs.tasks.builtin:PendulumEnv",
+    "clankers/ArmReach-v0": "clankers.envs.tasks.builtin:ArmReachEnv",
+    "clankers/ArmReach6-v0": "clankers.envs.tasks.builtin:ArmReach6Env",
+    "clankers/TwoArmReach-v0": "clankers.envs.tasks.builtin:TwoArmReachEnv",
 }
 
 

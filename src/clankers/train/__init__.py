@@ -4,7 +4,35 @@ torch and Stable-Baselines3 are imported here (and in ``clankers.export``) only;
 (``clankers.policy``) never needs them.
 """
 
-from clankers.train.ppo import TrainConfig, TrainResult, train
-from clankers.train.recipes import RECIPES, recipe_for
+from __future__ import annotations
 
-__all__ = ["RECIPES", "TrainConfig", "TrainResult", "recipe_for", "train"]
+from collections.abc import Callable
+from pathlib import Path
+
+from clankers.train.ppo import TrainConfig, TrainResult
+from clankers.train.ppo import train as train_ppo
+from clankers.train.recipes import RECIPES, recipe_for
+from clankers.train.sac import SACConfig, train_sac
+
+
+def train(
+    config: TrainConfig | SACConfig,
+    out_dir: str | Path,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> TrainResult:
+    """Train with the recipe's algorithm: :func:`train_sac` for a :class:`SACConfig`, else PPO."""
+    if isinstance(config, SACConfig):
+        return train_sac(config, out_dir, progress)
+    return train_ppo(config, out_dir, progress)
+
+
+__all__ = [
+    "RECIPES",
+    "SACConfig",
+    "TrainConfig",
+    "TrainResult",
+    "recipe_for",
+    "train",
+    "train_ppo",
+    "train_sac",
+]
