@@ -4,30 +4,23 @@ The runtime reads leniently (defaults for absent keys, alternative tensor names)
 tools load; the checker holds files to the letter of ``docs/policy-format.md``. Every requirement becomes
 one :class:`Finding` tagged with the conformance level it belongs to:
 
-- **basic**: the runtime can load and run it (named tensors, float dtypes, known feature dims, readable
-  metadata, finite output at batch 1);
-- **standard**: complete and canonical: every required key present and well formed, canonical tensor
-  names, float32, a dynamic batch that really is batch-independent;
-- **verified**: a parity record is present and the checker reproduces it (format 1.1).
-
-A file reaches a level when every finding at that level and below passes. Warnings never block a level.
+- **basic**: the runtime can load and run it (named tensors, allowed dtypes, known feature dims, readable
+  metadata, a finite action of the right shape for one observation);
+- **standard**: complete and canonical: every required key present and well formed and consistent with
+  the graph, canonical tensor names and dtypes, a dynamic batch that really is batch-independent;
+- **verified**: a parity record is present, passed, and the checker reproduces its probe.
 """
 
 from __future__ import annotations
 
-import io
-import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from clankers.errors import ClankersError, PolicyFileNotFoundError
+from clankers.policy.check_metadata import check_metadata_strict
 from clankers.policy.graph import (
     ACTION_NAMES,
     OBS_NAMES,
@@ -37,170 +30,13 @@ from clankers.policy.graph import (
     metadata_dict,
     parse_model_bytes,
 )
+from clankers.policy.report import LEVELS, CheckReport, Finding
 from clankers.policy.runtime import OnnxPolicy
-from clankers.policy.spec import (
-    ACTION_TRANSFORMS,
-    BOOL_KEYS,
-    FORMAT_VERSION,
-    KEYS_1_0,
-    BoxSpace,
-    PolicyMetadata,
-    check_major,
-    parse_bool_value,
-    parse_json_value,
-    parse_version,
-)
+from clankers.policy.spaces import BoxSpace, DictSpace, DiscreteSpace, MultiBinarySpace, MultiDiscreteSpace
+from clankers.policy.spec import PolicyMetadata
+from clankers.policy.verify import check_verified
 
-#: Conformance levels, lowest first. "none" means not even loadable.
-LEVELS = ("none", "basic", "standard", "verified")
-
-
-@dataclass
-class Finding:
-    """One requirement of the format and whether the file meets it."""
-
-    level: str  # the conformance level this requirement belongs to (basic/standard/verified)
-    ok: bool
-    subject: str  # what was checked, e.g. "input obs" or "metadata action_scale"
-    message: str
-    warning: bool = False  # advice only: never blocks a level
-
-
-@dataclass
-class CheckReport:
-    """What ``check_policy`` found: the tensors, every metadata key, and a verdict per requirement."""
-
-    path: str
-    checked_against: str = FORMAT_VERSION
-    declared_version: str | None = None
-    inputs: list[TensorInfo] = field(default_factory=list)
-    outputs: list[TensorInfo] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-
-    # --- verdict -----------------------------------------------------------------------------------------
-
-    def add(self, level: str, ok: bool, subject: str, message: str, *, warning: bool = False) -> bool:
-        self.findings.append(Finding(level, bool(ok), subject, message, warning))
-        return bool(ok)
-
-    @property
-    def level(self) -> str:
-        """The highest conformance level whose requirements (and all lower ones) pass."""
-        reached = "none"
-        for name in LEVELS[1:]:
-            if any(f.level == name and not f.ok and not f.warning for f in self.findings):
-                break
-            if not any(f.level == name for f in self.findings):
-                break  # a level with no checks run (e.g. after a fatal error) is not reached
-            reached = name
-        return reached
-
-    @property
-    def conforms(self) -> bool:
-        """True when the file conforms to the format: level ``standard`` or higher."""
-        return LEVELS.index(self.level) >= LEVELS.index("standard")
-
-    @property
-    def failures(self) -> list[Finding]:
-        """Every unmet requirement (warnings excluded), lowest level first."""
-        return sorted(
-            (f for f in self.findings if not f.ok and not f.warning), key=lambda f: LEVELS.index(f.level)
-        )
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.warning and not f.ok]
-
-    # --- output ------------------------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``clankers check --json``)."""
-        return {
-            "path": self.path,
-            "conforms": self.conforms,
-            "level": self.level,
-            "checked_against": self.checked_against,
-            "declared_version": self.declared_version,
-            "inputs": [_tensor_dict(t) for t in self.inputs],
-            "outputs": [_tensor_dict(t) for t in self.outputs],
-            "metadata": dict(self.metadata),
-            "findings": [asdict(f) for f in self.findings],
-            "failures": [asdict(f) for f in self.failures],
-        }
-
-    def __rich__(self) -> RenderableType:
-        parts: list[RenderableType] = [Text(f"clanker policy check: {self.path}", style="bold")]
-        tensors = Table(title="tensors", title_justify="left", expand=False)
-        for col in ("kind", "name", "dtype", "shape"):
-            tensors.add_column(col)
-        for kind, items in (("input", self.inputs), ("output", self.outputs)):
-            for t in items:
-                tensors.add_row(*(Text(c) for c in (kind, t.name, t.dtype, t.shape_text())))
-        parts.append(tensors)
-
-        verdicts: dict[str, list[Finding]] = {}
-        for f in self.findings:
-            verdicts.setdefault(f.subject, []).append(f)
-        meta = Table(title="metadata", title_justify="left", expand=False)
-        meta.add_column("key")
-        meta.add_column("value", overflow="fold", max_width=60)
-        meta.add_column("verdict", overflow="fold", max_width=50)
-        keys = list(KEYS_1_0) + sorted(k for k in self.metadata if k not in KEYS_1_0)
-        for key in keys:
-            found = verdicts.get(f"metadata {key}", [])
-            bad = [f for f in found if not f.ok]
-            if bad:
-                style = "yellow" if all(f.warning for f in bad) else "red"
-                verdict = Text("; ".join(f.message for f in bad), style=style)
-            elif found:
-                verdict = Text("ok", style="green")
-            else:
-                verdict = Text("not checked")
-            meta.add_row(Text(key), Text(self.metadata.get(key, "(absent)")), verdict)
-        parts.append(meta)
-
-        checks = Table(title="requirements", title_justify="left", expand=False)
-        for col in ("", "level", "subject", "detail"):
-            checks.add_column(col, overflow="fold")
-        for f in sorted(self.findings, key=lambda f: LEVELS.index(f.level)):
-            mark = (
-                Text("PASS", style="green")
-                if f.ok
-                else Text(*(("WARN", "yellow") if f.warning else ("FAIL", "red")))
-            )
-            checks.add_row(mark, Text(f.level), Text(f.subject), Text(f.message))
-        parts.append(checks)
-
-        if self.conforms:
-            summary = Text(
-                f"conforms to clanker policy format {self.checked_against}: level {self.level}",
-                style="bold green",
-            )
-        else:
-            summary = Text(
-                f"does NOT conform to clanker policy format {self.checked_against}: level {self.level} "
-                f"({len(self.failures)} unmet requirement(s))",
-                style="bold red",
-            )
-        parts.append(summary)
-        higher = [f for f in self.failures if LEVELS.index(f.level) > LEVELS.index(self.level)]
-        for f in higher:
-            parts.append(Text(f"  missing for {f.level}: {f.subject}: {f.message}"))
-        return Group(*parts)
-
-    def to_text(self, width: int = 120) -> str:
-        """The report as plain text (what ``clankers check`` prints, without colour)."""
-        console = Console(file=io.StringIO(), width=width, color_system=None, record=True)
-        console.print(self)
-        return console.export_text()
-
-
-def _tensor_dict(t: TensorInfo) -> dict[str, Any]:
-    return {"name": t.name, "dtype": t.dtype, "shape": list(t.shape)}
-
-
-# --- the checks ------------------------------------------------------------------------------------------
+__all__ = ["LEVELS", "CheckReport", "Finding", "check_policy"]
 
 
 def check_policy(path: str | Path) -> CheckReport:
@@ -227,6 +63,12 @@ def check_policy(path: str | Path) -> CheckReport:
         report.add("basic", True, "onnx checker", "onnx.checker.check_model passes")
     except Exception as err:
         report.add("basic", False, "onnx checker", f"onnx.checker.check_model fails: {err}")
+    if model.graph.initializer and any(
+        init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer
+    ):
+        report.add(
+            "standard", False, "file", "uses external data files; a policy file must be self-contained"
+        )
 
     try:
         report.metadata = metadata_dict(model)
@@ -235,55 +77,15 @@ def check_policy(path: str | Path) -> CheckReport:
         report.metadata = {p.key: p.value for p in model.metadata_props}
     report.declared_version = report.metadata.get("clanker_policy_version")
 
-    _check_tensor_names(report)
-    _check_metadata_lenient(report)
+    meta = _check_metadata_lenient(report)
+    _check_tensors(report, meta)
     policy = _check_loads(report, path)
-    _check_metadata_strict(report, policy)
+    check_metadata_strict(report)
     if policy is not None:
         _check_inference(report, policy)
+        if meta is not None:
+            check_verified(report, policy, meta)
     return report
-
-
-def _check_tensor_names(report: CheckReport) -> None:
-    for kind, names, tensors in (
-        ("input", OBS_NAMES, report.inputs),
-        ("output", ACTION_NAMES, report.outputs),
-    ):
-        found = next((t for n in names for t in tensors if t.name == n), None)
-        if found is None:
-            listed = ", ".join(t.name for t in tensors) or "none"
-            report.add(
-                "basic", False, f"{kind} {names[0]}", f"no {kind} named {' or '.join(names)} (has: {listed})"
-            )
-            continue
-        report.add(
-            "basic",
-            True,
-            f"{kind} {names[0]}",
-            f"found {kind} {found.name!r} {found.dtype} {found.shape_text()}",
-        )
-        report.add(
-            "standard",
-            found.name == names[0],
-            f"{kind} {names[0]}",
-            f"named {found.name!r}"
-            + ("" if found.name == names[0] else f"; the canonical name is {names[0]!r}"),
-        )
-        report.add(
-            "standard",
-            found.dtype == "float32",
-            f"{kind} {names[0]} dtype",
-            f"dtype {found.dtype}" + ("" if found.dtype == "float32" else "; the format requires float32"),
-        )
-        dynamic = bool(found.shape) and not isinstance(found.shape[0], int)
-        report.add(
-            "standard",
-            dynamic,
-            f"{kind} {names[0]} batch",
-            "batch axis is dynamic"
-            if dynamic
-            else f"batch axis fixed at {found.shape[:1]}; export a dynamic axis 0",
-        )
 
 
 def _check_metadata_lenient(report: CheckReport) -> PolicyMetadata | None:
@@ -297,6 +99,84 @@ def _check_metadata_lenient(report: CheckReport) -> PolicyMetadata | None:
     return meta
 
 
+def _check_tensors(report: CheckReport, meta: PolicyMetadata | None) -> None:
+    """Names, dtypes and batch axes of the observation input(s) and the action output."""
+    obs_space = meta.observation_space if meta is not None else None
+    by_name = {t.name: t for t in report.inputs}
+    wanted: list[tuple[str, list[str], BoxSpace | None]] = []  # (subject, accepted names, space)
+    if isinstance(obs_space, DictSpace):
+        names = (meta.observation_inputs if meta else None) or {k: f"obs.{k}" for k in obs_space.spaces}
+        wanted = [(f"input {names[k]}", [names[k]], sub) for k, sub in obs_space.spaces.items()]
+    else:
+        wanted = [("input obs", list(OBS_NAMES), obs_space)]
+    for subject, names, space in wanted:
+        found = next((by_name[n] for n in names if n in by_name), None)
+        if found is None:
+            listed = ", ".join(by_name) or "none"
+            report.add("basic", False, subject, f"no input named {' or '.join(names)} (has: {listed})")
+            continue
+        allowed = "uint8" if space is not None and space.dtype == "uint8" else "float32"
+        _tensor_findings(report, subject, found, names[0], allowed)
+
+    action = next((t for n in ACTION_NAMES for t in report.outputs if t.name == n), None)
+    if action is None:
+        listed = ", ".join(t.name for t in report.outputs) or "none"
+        report.add("basic", False, "output action", f"no output named action or actions (has: {listed})")
+        return
+    space = meta.action_space if meta is not None else None
+    discrete = isinstance(space, (DiscreteSpace, MultiDiscreteSpace, MultiBinarySpace))
+    _tensor_findings(report, "output action", action, "action", "int64" if discrete else "float32")
+
+    if meta is not None and meta.recurrent_state is not None:
+        outs = {t.name: t for t in report.outputs}
+        for spec in meta.recurrent_state.tensors:
+            for name, pool in ((spec.input, by_name), (spec.output, outs)):
+                info = pool.get(name)
+                if info is None:
+                    report.add(
+                        "basic", False, f"state {name}", "declared in recurrent_state but not in the graph"
+                    )
+                    continue
+                axis_ok = len(info.shape) > spec.batch_axis and not isinstance(
+                    info.shape[spec.batch_axis], int
+                )
+                report.add(
+                    "standard",
+                    axis_ok,
+                    f"state {name}",
+                    f"{info.dtype} {info.shape_text()}, batch axis {spec.batch_axis} "
+                    + ("dynamic" if axis_ok else "is not dynamic"),
+                )
+
+
+def _tensor_findings(
+    report: CheckReport, subject: str, found: TensorInfo, canonical: str, dtype: str
+) -> None:
+    report.add("basic", True, subject, f"found {found.name!r} {found.dtype} {found.shape_text()}")
+    report.add(
+        "standard",
+        found.name == canonical,
+        f"{subject} name",
+        f"named {found.name!r}"
+        + ("" if found.name == canonical else f"; the canonical name is {canonical!r}"),
+    )
+    report.add(
+        "standard",
+        found.dtype == dtype,
+        f"{subject} dtype",
+        f"dtype {found.dtype}" + ("" if found.dtype == dtype else f"; the format requires {dtype} here"),
+    )
+    dynamic = bool(found.shape) and not isinstance(found.shape[0], int)
+    report.add(
+        "standard",
+        dynamic,
+        f"{subject} batch",
+        "batch axis is dynamic"
+        if dynamic
+        else f"batch axis fixed at {found.shape[:1]}; export a dynamic axis 0",
+    )
+
+
 def _check_loads(report: CheckReport, path: Path) -> OnnxPolicy | None:
     try:
         policy = OnnxPolicy(path)
@@ -307,177 +187,82 @@ def _check_loads(report: CheckReport, path: Path) -> OnnxPolicy | None:
         "basic",
         True,
         "runtime load",
-        f"OnnxPolicy loads it: obs_dim {policy.obs_dim}, act_dim {policy.act_dim}, "
-        f"{'dynamic batch' if policy.dynamic_batch else 'fixed batch 1'}",
+        f"OnnxPolicy loads it: obs_dim {policy.obs_dim}, {policy.action_space.type} action "
+        f"{list(policy.act_shape)}, {'dynamic batch' if policy.dynamic_batch else 'fixed batch 1'}"
+        + (", recurrent" if policy.recurrent else ""),
     )
     return policy
 
 
-def _check_metadata_strict(report: CheckReport, policy: OnnxPolicy | None) -> None:
-    """Standard level: every required key present, exactly in its canonical form."""
-    props = report.metadata
-    out = next((t for n in ACTION_NAMES for t in report.outputs if t.name == n), None)
-    out_shape: tuple[int, ...] | None = None
-    if out is not None and len(out.shape) >= 2 and all(isinstance(d, int) and d > 0 for d in out.shape[1:]):
-        out_shape = tuple(int(d) for d in out.shape[1:])  # type: ignore[arg-type]
-    for key in KEYS_1_0:
-        if key not in props:
-            report.add("standard", False, f"metadata {key}", "required key is absent")
-    values: dict[str, Any] = {}
-
-    def strict(key: str, fn: Any) -> None:
-        if key not in props:
-            return
-        try:
-            message = fn(props[key])
-        except (ClankersError, ValueError, TypeError) as err:
-            report.add("standard", False, f"metadata {key}", str(err))
-            return
-        report.add("standard", True, f"metadata {key}", message or "ok")
-
-    def version(raw: str) -> str:
-        parse_version(raw)
-        check_major(raw)
-        if raw != raw.strip():
-            raise ValueError("surrounding whitespace is not allowed")
-        return "ok"
-
-    def action_space(raw: str) -> str:
-        obj = parse_json_value("action_space", raw, strict=True)
-        if not isinstance(obj, dict):
-            raise ValueError("must be a JSON object")
-        if obj.get("type") != "Box":
-            raise ValueError(f"type {obj.get('type')!r} is not allowed in format 1.0 (only 'Box')")
-        if "dtype" not in obj:
-            raise ValueError('dtype is required (e.g. "float32")')
-        space = BoxSpace.model_validate(obj)
-        values["action_space"] = space
-        if out_shape is not None and tuple(space.shape) != out_shape:
-            raise ValueError(f"shape {space.shape} differs from the action output's {list(out_shape)}")
-        if out is not None and space.dtype != out.dtype:
-            raise ValueError(f"dtype {space.dtype} differs from the action output's {out.dtype}")
-        return "ok"
-
-    def transform(raw: str) -> str:
-        if raw not in ACTION_TRANSFORMS:
-            raise ValueError(f"{raw!r} is not one of {list(ACTION_TRANSFORMS)}")
-        values["action_transform"] = raw
-        return "ok"
-
-    def affine(key: str, neutral: float) -> Any:
-        def check(raw: str) -> str:
-            obj = parse_json_value(key, raw, strict=True)
-            if not isinstance(obj, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj
-            ):
-                raise ValueError("must be a JSON list of numbers")
-            if not all(math.isfinite(v) for v in obj):
-                raise ValueError("must contain finite numbers")
-            size = math.prod(out_shape) if out_shape is not None else None
-            if size is None and "action_space" in values:
-                size = values["action_space"].size
-            if size is not None and len(obj) != size:
-                raise ValueError(f"has {len(obj)} values; the action has {size}")
-            values[key] = obj
-            return "ok"
-
-        return check
-
-    def framework(raw: str) -> str:
-        if not raw.strip():
-            raise ValueError("must be a non-empty name such as 'stable-baselines3'")
-        return "ok"
-
-    def boolean(key: str) -> Any:
-        def check(raw: str) -> str:
-            values[key] = parse_bool_value(key, raw, strict=True)
-            return "ok"
-
-        return check
-
-    strict("clanker_policy_version", version)
-    strict("action_space", action_space)
-    strict("action_transform", transform)
-    strict("action_scale", affine("action_scale", 1.0))
-    strict("action_offset", affine("action_offset", 0.0))
-    strict("training_framework", framework)
-    for key in sorted(BOOL_KEYS):
-        strict(key, boolean(key))
-
-    # Cross-key consistency.
-    if values.get("recurrent") is True:
-        report.add(
-            "standard",
-            False,
-            "metadata recurrent",
-            "recurrent=true needs recurrent state tensors, which format 1.0 cannot describe",
-        )
-    if policy is not None and "batch_inference" in values:
-        consistent = values["batch_inference"] == policy.dynamic_batch
-        report.add(
-            "standard",
-            consistent,
-            "metadata batch_inference",
-            "matches the graph's batch axis"
-            if consistent
-            else f"says {str(values['batch_inference']).lower()} but the graph's batch axis is "
-            f"{'dynamic' if policy.dynamic_batch else 'fixed at 1'}",
-        )
-    if values.get("action_transform") in ("none", "clip"):
-        for key, neutral in (("action_scale", 1.0), ("action_offset", 0.0)):
-            if key in values and any(v != neutral for v in values[key]):
-                report.add(
-                    "standard",
-                    False,
-                    f"metadata {key}",
-                    f"is ignored with action_transform {values['action_transform']!r}; write all {neutral}",
-                    warning=True,
-                )
-    if report.declared_version is not None:
-        try:
-            if parse_version(report.declared_version) > parse_version(FORMAT_VERSION):
-                report.add(
-                    "standard",
-                    False,
-                    "metadata clanker_policy_version",
-                    f"newer than this checker ({FORMAT_VERSION}); keys it does not know were not checked",
-                    warning=True,
-                )
-        except ClankersError:
-            pass
-    for key in sorted(k for k in props if k not in KEYS_1_0):
-        report.add(
-            "standard", False, f"metadata {key}", "not a key of this format version; ignored", warning=True
-        )
+def probe_observations(policy: OnnxPolicy, n: int, seed: int = 0) -> Any:
+    """``n`` deterministic observations inside the declared space (moderate values where it is unbounded)."""
+    rng = np.random.default_rng(seed)
+    space = policy.metadata.observation_space
+    subs = space.spaces if isinstance(space, DictSpace) else {None: space}
+    result: dict[Any, np.ndarray] = {}
+    for feed in policy._feeds:  # the runtime's view of each input (name, dtype, shape)
+        sub = subs.get(feed.key) if isinstance(subs, dict) else None
+        if feed.dtype == np.uint8:
+            result[feed.key] = rng.integers(0, 256, size=(n, *feed.shape), dtype=np.uint8)
+            continue
+        low, high = np.full(feed.shape, -1.0), np.full(feed.shape, 1.0)
+        if isinstance(sub, BoxSpace) and tuple(sub.shape) == feed.shape:
+            lo, hi = sub.bounds()
+            low = np.clip(np.asarray(lo).reshape(feed.shape), -1.0, None)
+            high = np.clip(np.asarray(hi).reshape(feed.shape), None, 1.0)
+            high = np.maximum(high, low)
+        result[feed.key] = rng.uniform(low, high, size=(n, *feed.shape)).astype(feed.dtype)
+    return result if policy.is_dict else result[None]
 
 
-def _probe_observations(policy: OnnxPolicy, n: int) -> np.ndarray:
-    """Deterministic, moderate observations (the format 1.0 file does not state observation bounds)."""
-    rng = np.random.default_rng(0)
-    return rng.uniform(-1.0, 1.0, size=(n, *policy.obs_shape)).astype(np.float32)
+def _rows(obs: Any, i: int) -> Any:
+    return {k: v[i : i + 1] for k, v in obs.items()} if isinstance(obs, dict) else obs[i : i + 1]
 
 
 def _check_inference(report: CheckReport, policy: OnnxPolicy) -> None:
-    probes = _probe_observations(policy, 5)
+    probes = probe_observations(policy, 5)
     try:
-        one = policy.act(probes[0])
-        ok = one.shape == policy.act_shape and bool(np.all(np.isfinite(one)))
-        report.add("basic", ok, "inference batch 1", f"action shape {list(one.shape)}, finite: {ok}")
+        first, _ = policy.step(_rows(probes, 0), None, [True])
+        one = first[0]
+        finite = policy.is_discrete or bool(np.all(np.isfinite(one)))
+        ok = one.shape == policy.act_shape and finite
+        report.add("basic", ok, "inference batch 1", f"action shape {list(one.shape)}, finite: {finite}")
     except ClankersError as err:
         report.add("basic", False, "inference batch 1", str(err))
         return
     if not policy.dynamic_batch:
         return
     try:
-        many = policy.act_batch(probes)
-        rows = np.stack([policy.act(p) for p in probes])
+        many, _ = policy.step(probes, None, [True] * 5)
+        rows = np.concatenate([policy.step(_rows(probes, i), None, [True])[0] for i in range(5)])
     except ClankersError as err:
         report.add("standard", False, "inference batch 5", str(err))
         return
-    diff = float(np.max(np.abs(many - rows))) if many.shape == rows.shape else math.inf
+    if many.shape != rows.shape:
+        diff = float("inf")
+    elif policy.is_discrete:
+        diff = float(np.max(many != rows))
+    else:
+        diff = float(np.max(np.abs(many - rows)))
     report.add(
         "standard",
         many.shape == (5, *policy.act_shape) and diff <= 1e-5,
         "inference batch 5",
         f"output shape {list(many.shape)}; max |batch - per-row| = {diff:.2e} (limit 1e-5)",
     )
+    _check_discrete_range(report, policy, many)
+
+
+def _check_discrete_range(report: CheckReport, policy: OnnxPolicy, actions: np.ndarray) -> None:
+    space = policy.action_space
+    if isinstance(space, DiscreteSpace):
+        low, high = np.array(space.start), np.array(space.start + space.n - 1)
+    elif isinstance(space, MultiDiscreteSpace):
+        start = np.array(space.start if space.start is not None else [0] * len(space.nvec))
+        low, high = start, start + np.array(space.nvec) - 1
+    elif isinstance(space, MultiBinarySpace):
+        low, high = np.array(0), np.array(1)
+    else:
+        return
+    inside = bool(np.all((actions >= low) & (actions <= high)))
+    report.add("standard", inside, "action range", f"{space.type} actions within the space: {inside}")

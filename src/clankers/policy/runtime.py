@@ -200,7 +200,9 @@ class OnnxPolicy:
         self._post = self._make_transform()
         self._squeeze_discrete = self.act_shape == () and act_info.shape[1:] == (1,)
         self._batch1_shape = (1, *first.shape)
-        self._fast = not self.is_dict and not self.recurrent and first.dtype.kind == "f"
+        self._fast = (
+            not (self.is_dict or self.recurrent or self._squeeze_discrete) and first.dtype.kind == "f"
+        )
         self._output_names = [self.output_name] + [s.output for s in self._states]
         self._state_value: list[np.ndarray] | None = None
         self._lock = threading.Lock()
@@ -469,7 +471,8 @@ class OnnxPolicy:
 
     def _prepare(self, obs: Any, batched: bool) -> dict[str, np.ndarray]:
         if not self.is_dict:
-            return {self._feeds[0].name: self._feeds[0].coerce(obs, batched)}
+            x = self._feeds[0].coerce(obs, batched)
+            return {self._feeds[0].name: x if batched else x[None]}
         if not isinstance(obs, Mapping):
             raise ObservationError(
                 f"policy {self.path.name!r} takes a Dict observation with keys {sorted(self.obs_shapes)}; "
