@@ -114,6 +114,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
                 (point.name, robot, self.scene.body_id(robot, point.body), np.array(point.offset))
             )
         self._points = PointTracker(state, point_specs)
+        self._has_points = bool(point_specs)
         for target in cfg.targets:
             state.targets[target.name] = np.zeros(3)
             owner = target.robot or (state.point_robots.get(target.point) if target.point else None)
@@ -216,7 +217,11 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         data = self.sim.data
         np.take(data.qpos, self._qpos_idx, out=self.state.qpos)
         np.take(data.qvel, self._qvel_idx, out=self.state.qvel)
-        self._points.update(data)
+        if self._has_points:
+            # mj_step leaves body poses one substep behind qpos (they are computed before integrating);
+            # recompute them so points agree exactly with the joint angles observed alongside.
+            mujoco.mj_kinematics(self.sim.model, data)
+            self._points.update(data)
 
     def _observation(self) -> np.ndarray:
         obs = self._obs

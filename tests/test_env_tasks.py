@@ -1,0 +1,187 @@
+"""The registered config-driven tasks: Pendulum-v0, ArmReach-v0, ArmReach6-v0, TwoArmReach-v0."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import clankers.envs
+from clankers.envs.tasks.builtin import ArmReachEnv, TwoArmReachEnv
+from clankers.errors import ActionError
+
+TASK_IDS = {
+    "clankers/Pendulum-v0": (3, 1),
+    "clankers/ArmReach-v0": (15, 2),
+    "clankers/ArmReach6-v0": (21, 6),
+    "clankers/TwoArmReach-v0": (18, 4),
+}
+
+
+def rollout(env: gym.Env, seed: int, steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    obs, _ = env.reset(seed=seed)
+    actions = np.random.default_rng(seed).uniform(-1, 1, size=(steps, *env.action_space.shape))
+    observations, rewards = [obs], []
+    for action in actions.astype(np.float32):
+        obs, reward, terminated, truncated, _ = env.step(action)
+        observations.append(obs)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return np.array(observations), np.array(rewards)
+
+
+@pytest.mark.parametrize(("env_id", "sizes"), TASK_IDS.items())
+def test_registered_with_documented_spaces(env_id: str, sizes: tuple[int, int]) -> None:
+    env = gym.make(env_id)
+    n_obs, n_act = sizes
+    assert env.observation_space == gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32)
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (n_act,), np.float32)
+    assert len(env.unwrapped.observation_names) == n_obs
+    obs, info = env.reset(seed=0)
+    assert obs.dtype == np.float32 and obs.shape == (n_obs,) and info["is_success"] in (True, False)
+
+
+@pytest.mark.parametrize("env_id", TASK_IDS)
+def test_passes_gymnasium_env_checker(env_id: str) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    with pytest.warns(UserWarning, match="infinity"):  # unbounded velocities: deliberate, as CartPole-v0
+        check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", TASK_IDS)
+def test_same_seed_bit_identical_other_seed_different(env_id: str) -> None:
+    obs_a, rew_a = rollout(gym.make(env_id), 7)
+    obs_b, rew_b = rollout(gym.make(env_id), 7)
+    assert obs_a.tobytes() == obs_b.tobytes() and rew_a.tobytes() == rew_b.tobytes()
+    obs_c, _ = rollout(gym.make(env_id), 8)
+    assert not np.array_equal(obs_a[0], obs_c[0])
+
+
+@pytest.mark.parametrize("env_id", TASK_IDS)
+def test_short_names_resolve(env_id: str) -> None:
+    name = next(k for k, v in clankers.envs.TASKS.items() if v == env_id)
+    assert clankers.envs.make_env(name).spec.id == env_id
+
+
+def test_pendulum_start_covers_the_circle_and_reward_matches_pendulum_v1() -> None:
+    env = gym.make("clankers/Pendulum-v0").unwrapped
+    angles = []
+    for seed in range(200):
+        obs, _ = env.reset(seed=seed)
+        angles.append(np.arctan2(obs[1], obs[0]))
+        assert abs(obs[2]) <= 1.0
+    assert np.min(angles) < -2.8 and np.max(angles) > 2.8  # uniform over [-pi, pi]
+    obs, reward, *_ = env.step(np.array([0.5], dtype=np.float32))
+    angle, rate = np.arctan2(obs[1], obs[0]), obs[2]
+    torque = 2.0 * 0.5
+    assert reward == pytest.approx(-(angle**2 + 0.1 * rate**2 + 0.001 * torque**2), rel=1e-5)
+
+
+def test_pendulum_success_only_upright_and_slow() -> None:
+    env = gym.make("clankers/Pendulum-v0").unwrapped
+    env.reset(seed=0)
+    env.sim.reset(qpos=np.array([0.05]), qvel=np.array([0.0]))
+    assert env.step(np.zeros(1, dtype=np.float32))[4]["is_success"]
+    env.sim.reset(qpos=np.array([np.pi]), qvel=np.array([0.0]))
+    assert not env.step(np.zeros(1, dtype=np.float32))[4]["is_success"]
+    env.sim.reset(qpos=np.array([2 * np.pi + 0.05]), qvel=np.array([0.0]))  # a full turn later: still upright
+    assert env.step(np.zeros(1, dtype=np.float32))[4]["is_success"]
+
+
+def _tip(shoulder: float, elbow: float) -> np.ndarray:
+    """Forward kinematics of the two-link arm by hand (x-z plane, angles from +z)."""
+    return np.array(
+        [
+            0.5 * np.sin(shoulder) + 0.4 * np.sin(shoulder + elbow),
+            0.0,
+            0.5 * np.cos(shoulder) + 0.4 * np.cos(shoulder + elbow),
+        ]
+    )
+
+
+def test_arm_reach_observation_matches_forward_kinematics() -> None:
+    env = ArmReachEnv()
+    obs, _ = env.reset(seed=3)
+    for _ in range(5):
+        obs, _, _, _, info = env.step(env.action_space.sample())
+    names = env.observation_names
+    shoulder = np.arctan2(obs[names.index("j1_shoulder.sin")], obs[names.index("j1_shoulder.cos")])
+    elbow = np.arctan2(obs[names.index("j2_elbow.sin")], obs[names.index("j2_elbow.cos")])
+    ee = obs[[names.index(f"ee.{a}") for a in "xyz"]]
+    target = obs[[names.index(f"target.{a}") for a in "xyz"]]
+    np.testing.assert_allclose(ee, _tip(shoulder, elbow), atol=1e-5)
+    np.testing.assert_allclose(obs[[names.index(f"ee_to_target.{a}") for a in "xyz"]], target - ee, atol=1e-5)
+    distance = np.linalg.norm(target - ee)
+    assert info["reward_terms"]["distance"] == pytest.approx(-distance, abs=1e-5)
+    assert info["is_success"] == (distance < 0.05)
+
+
+def test_arm_reach_targets_are_reachable_varied_and_away_from_the_start() -> None:
+    env = ArmReachEnv()
+    targets = []
+    for seed in range(100):
+        env.reset(seed=seed)
+        target = env.state.targets["target"].copy()
+        assert np.linalg.norm(target) <= 0.9 + 1e-9 and target[1] == 0.0  # within reach, in the plane
+        assert np.linalg.norm(target - env.state.points["ee"]) >= 0.1
+        targets.append(target)
+    targets = np.array(targets)
+    assert np.ptp(targets[:, 0]) > 1.2 and np.ptp(targets[:, 2]) > 1.2  # all around the shoulder
+
+
+def test_arm_reach_holding_still_at_the_target_is_a_success() -> None:
+    env = ArmReachEnv()
+    env.reset(seed=0)
+    env.state.targets["target"][:] = _tip(0.3, 0.4)
+    env.sim.reset(qpos=np.array([0.3, 0.4]))
+    env.sim.model.opt.gravity[:] = 0.0
+    _, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
+    assert info["is_success"] and reward > 0.45  # the precision bonus, nearly undiminished
+
+
+def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
+    env = TwoArmReachEnv()
+    assert env.action_slices == {"left": slice(0, 2), "right": slice(2, 4)}
+    assert env.robot_observation_slices == {"left": slice(0, 9), "right": slice(9, 18)}
+    assert (
+        env.observation_names[0] == "left/j1_shoulder.cos"
+        and env.observation_names[9] == "right/j1_shoulder.cos"
+    )
+    obs, _ = env.reset(seed=4)
+    lone = ArmReachEnv()
+    lone.reset(seed=0)
+    left = env.layout.qpos_indices[env.action_slices["left"]]
+    lone.sim.reset(qpos=env.sim.data.qpos[left], qvel=env.sim.data.qvel[left])
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(40, 4)).astype(np.float32)
+    for action in actions:
+        obs, *_ = env.step(action)
+        lone_obs, *_ = lone.step(action[env.action_slices["left"]])
+        # left arm's joint observations (sin/cos, velocities) equal the lone arm's, whatever the right does
+        np.testing.assert_allclose(obs[0:6], lone_obs[0:6], atol=1e-9)
+    right = env.robot_observation_slices["right"]
+    assert not np.allclose(obs[right][:6], obs[0:6])
+
+
+def test_two_arm_reach_success_needs_both_arms() -> None:
+    env = TwoArmReachEnv()
+    env.reset(seed=0)
+    env.sim.model.opt.gravity[:] = 0.0
+    env.sim.reset(qpos=np.array([0.3, 0.4, -0.5, 0.2]))
+    env.state.targets["left_target"][:] = _tip(0.3, 0.4) + np.array([-0.6, 0, 0])
+    env.state.targets["right_target"][:] = _tip(-0.5, 0.2) + np.array([0.6, 0, 0])
+    info = env.step(np.zeros(4, dtype=np.float32))[4]
+    assert info["is_success"]
+    env.state.targets["right_target"][:] += [0.2, 0, 0]
+    info = env.step(np.zeros(4, dtype=np.float32))[4]
+    assert not info["is_success"]
+    assert info["reward_terms"]["right_distance"] == pytest.approx(-0.2, abs=1e-3)
+
+
+@pytest.mark.parametrize("action", [np.zeros(3), np.array([np.nan, 0.0]), np.array([0.0, np.inf])])
+def test_invalid_actions_raise(action: np.ndarray) -> None:
+    env = ArmReachEnv()
+    env.reset(seed=0)
+    with pytest.raises(ActionError):
+        env.step(action)
