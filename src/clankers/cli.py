@@ -171,6 +171,7 @@ def run(
     seed: int = typer.Option(0, help="Seed of the first episode."),
     compare: Path = typer.Option(None, help="SB3 model.zip to run on the same seeds and compare with."),
     json_out: Path = typer.Option(None, "--json", help="Also write the evaluation as JSON here."),
+    record: Path = typer.Option(None, help="Record every step (obs, action, reward) to this MCAP file."),
 ) -> None:
     """Run a policy file with onnxruntime alone (no torch) and report returns; optionally compare to SB3."""
     import json
@@ -183,7 +184,7 @@ def run(
 
     try:
         onnx_policy = OnnxPolicy(policy)
-        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None)
+        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None or record is not None)
     except ClankersError as err:
         raise _fail(err) from err
     table = Table(title=f"{policy} on {env}")
@@ -220,6 +221,11 @@ def run(
         )
     if json_out is not None:
         json_out.write_text(json.dumps(summary, indent=2))
+    if record is not None:
+        from clankers.envs.recording import write_mcap
+
+        write_mcap(evaluation, record, {"policy": str(policy), "seed": str(seed), "episodes": str(episodes)})
+        console.print(f"recorded {sum(e.length for e in evaluation.episodes)} steps to {record}")
 
 
 @app.command()

@@ -105,6 +105,11 @@ class CartPoleEnv(gym.Env[np.ndarray, np.ndarray]):
         self._pole_qpos = self.layout[self._pole].qpos_index
         self._steps = 0
 
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per ``step`` (the control period), as Gymnasium's MuJoCo envs expose."""
+        return self.robot.config.control_dt
+
     def _observation(self) -> np.ndarray:
         return self.sim.joint_state_into(np.empty(self.observation_space.shape, dtype=np.float32))
 

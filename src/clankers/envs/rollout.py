@@ -28,6 +28,7 @@ class Episode:
     terminated: bool
     observations: np.ndarray | None = None
     actions: np.ndarray | None = None
+    rewards: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Evaluation:
 
     task: str
     episodes: list[Episode] = field(default_factory=list)
+    control_dt: float | None = None  # simulated seconds per step, when the env says (``env.unwrapped.dt``)
 
     @property
     def returns(self) -> np.ndarray:
@@ -81,10 +83,10 @@ def evaluate(
     face identical start states.
     """
     env = make_env(task)
-    result = Evaluation(task=task)
+    result = Evaluation(task=task, control_dt=getattr(env.unwrapped, "dt", None))
     for index in range(episodes):
         obs, _ = env.reset(seed=seed + index)
-        observations, actions = [obs], []
+        observations, actions, rewards = [obs], [], []
         total, length, terminated, truncated = 0.0, 0, False, False
         while not (terminated or truncated):
             action = act(obs)
@@ -94,6 +96,7 @@ def evaluate(
             if record:
                 observations.append(obs)
                 actions.append(np.asarray(action))
+                rewards.append(float(reward))
         episode = Episode(
             seed=seed + index,
             episode_return=total,
@@ -101,6 +104,7 @@ def evaluate(
             terminated=bool(terminated),
             observations=np.array(observations) if record else None,
             actions=np.array(actions) if record else None,
+            rewards=np.array(rewards) if record else None,
         )
         result.episodes.append(episode)
         if on_episode is not None:
