@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import clankers.sim  # noqa: F401  (first: picks a headless MUJOCO_GL before any test module imports mujoco)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

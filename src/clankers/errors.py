@@ -37,6 +37,10 @@ class SimulationError(ClankersError, RuntimeError):
     """The physics became invalid (MuJoCo warnings such as NaN accelerations)."""
 
 
+class RenderingError(ClankersError, RuntimeError):
+    """MuJoCo's offscreen renderer cannot run here (no OpenGL backend: set MUJOCO_GL, install EGL)."""
+
+
 # --- the policy format ---------------------------------------------------------------------------------
 
 

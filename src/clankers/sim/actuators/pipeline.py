@@ -29,7 +29,7 @@ normalized command ``u`` in [-1, 1]:
 4. **Friction**: ``tau = tau_out - c_v v`` goes to the joint. The dry part is MuJoCo's friction-loss
    constraint with level ``c_c + (c_s - c_c) exp(-(v / v_s)^2)`` (Stribeck), set every substep.
 
-The joint-torque sensor reads ``tau`` (MuJoCo's ``actuator_force``, since the motor has gear 1).
+The joint-torque sensor reads ``tau`` (MuJoCo's ``qfrc_actuator`` at the joint; the motor has gear 1).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ class ActuatorBank:
     """Runs an :class:`ActuatorPipeline` inside a MuJoCo model, one evaluation per physics substep.
 
     The driven joints' MuJoCo motors are switched to gear 1 with an unlimited control range (so ``ctrl`` is
-    the joint torque and ``actuator_force`` reports it), the URDF effort clamp on those joints is lifted
+    the joint torque and ``qfrc_actuator`` reports it), the URDF effort clamp on those joints is lifted
     (the actuator model sets the limits now) and their friction loss is managed here. The other joints keep
     the normalized motor. This **modifies the model**: give each bank its own copy.
 
