@@ -215,3 +215,82 @@ def test_user_task_works_with_gymnasium_wrappers(user_task: Path) -> None:
         _, _, terminated, truncated, info = env.step(env.action_space.sample())
         done = terminated or truncated
     assert "episode" in info
+
+
+# --- actuators, noise and seeding declared in the config --------------------------------------------
+
+
+def test_actuator_presets_from_the_config_change_the_control_mode() -> None:
+    servo = _config_with(actuators={"j2_elbow": {"preset": "high_torque_servo"}})
+    positional, ideal = TaskEnv(servo), TaskEnv(_config_with())
+    for env in (positional, ideal):
+        env.reset(seed=0)
+        env.sim.reset(qpos=np.zeros(2))
+        for _ in range(50):  # 2 s, shoulder unpowered but elbow commanded to 0.25
+            env.step(np.array([0.0, 0.25], dtype=np.float32))
+    # The servo reads 0.25 as a position: a quarter of the way to the +2.6 rad limit, and stays there.
+    assert positional.state.qpos[1] == pytest.approx(0.25 * 2.6, abs=0.1)
+    assert abs(positional.state.qvel[1]) < 0.1
+    # The ideal motor reads it as 1.25 N m of torque and keeps swinging the forearm.
+    assert abs(ideal.state.qpos[1] - 0.65) > 0.1 or abs(ideal.state.qvel[1]) > 0.1
+    with pytest.raises(ConfigError, match="wrist"):
+        TaskEnv(_config_with(actuators={"wrist": "hobby_servo"}))
+
+
+def _noisy_arm() -> dict:
+    data = _config_with()
+    data["observations"] = [
+        {"kind": "joint_position", "noise": [{"kind": "gaussian", "std": 0.01}]},
+        {
+            "kind": "point_to_target",
+            "point": "ee",
+            "target": "target",
+            "noise": {"*.z": [{"kind": "bias", "std": 0.05}]},
+        },
+    ]
+    return data
+
+
+def test_observation_noise_is_seeded_and_leaves_the_episode_unchanged() -> None:
+    clean_config = _noisy_arm()
+    clean_config["observations"] = [
+        {k: v for k, v in o.items() if k != "noise"} for o in clean_config["observations"]
+    ]
+    noisy, again, clean = TaskEnv(_noisy_arm()), TaskEnv(_noisy_arm()), TaskEnv(clean_config)
+    obs_noisy, obs_again, obs_clean = (
+        noisy.reset(seed=11)[0],
+        again.reset(seed=11)[0],
+        clean.reset(seed=11)[0],
+    )
+    np.testing.assert_array_equal(obs_noisy, obs_again)  # noise is drawn from the seeded hierarchy
+    np.testing.assert_array_equal(noisy.state.qpos, clean.state.qpos)  # same start state ...
+    np.testing.assert_array_equal(
+        noisy.state.targets["target"], clean.state.targets["target"]
+    )  # ... and target
+    error = obs_noisy - obs_clean
+    assert 0 < np.abs(error[:2]).max() < 0.05  # gaussian on the joints
+    np.testing.assert_array_equal(error[2:4], 0.0)  # x, y of the offset: no noise declared
+    assert error[4] != 0.0
+    bias = error[4]
+    action = np.zeros(2, dtype=np.float32)
+    for _ in range(3):  # the bias is constant within an episode (up to float32 rounding)
+        error = noisy.step(action)[0] - clean.step(action)[0]
+        assert error[4] == pytest.approx(bias, abs=1e-6)
+    noisy.reset()
+    clean.reset()
+    error = noisy.step(action)[0] - clean.step(action)[0]
+    assert error[4] != pytest.approx(bias, abs=1e-6)  # and redrawn for the next episode
+
+
+def test_seed_hierarchy_reproduces_episode_sequences() -> None:
+    def starts(env: TaskEnv, seed: int) -> list[np.ndarray]:
+        return [env.reset(seed=seed)[0]] + [env.reset()[0] for _ in range(3)]
+
+    a, b = starts(TaskEnv(_config_with()), 5), starts(TaskEnv(_config_with()), 5)
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b, strict=True))
+    assert len({x.tobytes() for x in a}) == 4  # each episode of the sequence is new
+    env = TaskEnv(_config_with())
+    env.reset(seed=5)
+    assert env.episode_seeds is not None and env.episode_seeds.episode_index == 0
+    env.reset()
+    assert env.episode_seeds.episode_index == 1

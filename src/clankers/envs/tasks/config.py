@@ -141,6 +141,9 @@ class TaskConfig(Term):
     | `rewards`           | reward terms, see :mod:`~clankers.envs.tasks.rewards`                 |
     | `terminations`      | termination terms, see :mod:`~clankers.envs.tasks.terminations`       |
     | `success`           | the success condition, see :mod:`~clankers.envs.tasks.conditions`     |
+    | `actuators`         | actuator per joint name or glob: a preset name or a table, see :mod:`clankers.sim.actuators` (joints not listed keep the ideal URDF-effort motor) |
+
+    Sensor noise is declared per observation term (``noise = ...``, see :mod:`clankers.sim.noise`).
     """
 
     name: str
@@ -155,6 +158,7 @@ class TaskConfig(Term):
     rewards: list[RewardTerm] = Field(min_length=1)
     terminations: list[TerminationTerm] = Field(default_factory=list)
     success: Condition | None = None
+    actuators: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_names(self) -> TaskConfig:

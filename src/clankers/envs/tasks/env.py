@@ -6,9 +6,12 @@ preallocated buffer, then evaluate the composite reward and termination. No name
 allocations beyond a few small arrays happen in ``step``, and the instance shares nothing mutable with
 other instances, so N copies can be stepped from N threads.
 
-Randomness: ``reset(seed=...)`` seeds Gymnasium's ``np_random``; every episode draws, in this order,
-the start positions, the start velocities, then each target in declaration order. The same seed gives
-the same episode bit for bit; another seed gives another episode.
+Randomness comes from the seed hierarchy of :mod:`clankers.sim.seeding`: ``reset(seed=s)`` restarts
+it at root ``s`` (``reset()`` moves on to the next episode), and each episode gives every subsystem its
+own generator: ``start_state`` (start positions, then velocities), ``task`` (targets, in declaration
+order) and ``noise`` (observation noise). Adding noise to a sensor therefore never changes the start
+states or targets of a seed. The same seed gives the same episodes bit for bit; another seed gives
+other episodes. (Gymnasium's ``np_random`` is seeded too, for wrappers that use it.)
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from clankers.envs.tasks.state import PointTracker, TaskState
 from clankers.envs.tasks.terminations import CompositeTermination, Timeout
 from clankers.errors import ConfigError
 from clankers.sim import SimConfig, Simulation, validate_command
+from clankers.sim.noise import AxisNoise, build_noise
+from clankers.sim.seeding import NOISE, START_STATE, TASK, EpisodeCounter, EpisodeSeeds
 
 _MAX_TARGET_DRAWS = 100
 
@@ -99,7 +104,11 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         )
         self.robot = self.scene.robot
         self.layout = self.robot.layout
-        self.sim = Simulation(self.robot)
+        self.sim = Simulation(self.robot, actuators=cfg.actuators or None)
+        self._control_dt = sim.control_dt
+        self._episodes = EpisodeCounter()
+        self.episode_seeds: EpisodeSeeds | None = None
+        self._noise_rng = np.random.default_rng(0)
         n = len(self.layout)
         self.state = state = TaskState.for_scene(self.scene)
         self._qpos_idx, self._qvel_idx = self.layout.qpos_indices, self.layout.qvel_indices
@@ -143,6 +152,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_slices: dict[str, slice] = {}
         self.robot_observation_slices: dict[str, slice] = {}
         writers = []
+        self._noises: list[tuple[AxisNoise, slice]] = []
         for index, term in terms:
             term_names = term.names(self.state)
             block = slice(len(names), len(names) + len(term_names))
@@ -153,6 +163,10 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
                 start = self.robot_observation_slices.get(owner, block).start
                 self.robot_observation_slices[owner] = slice(start, block.stop)
             writers.append((term.bind(self.state), block))
+            if term.noise is not None:
+                noise = build_noise(term.noise, term_names, self._control_dt)
+                if not noise.empty:
+                    self._noises.append((noise, block))
             names.extend(term_names)
         if len(robots) == 1:
             self.robot_observation_slices = {robots[0]: slice(0, len(names))}
@@ -227,13 +241,16 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         obs = self._obs
         for write, block in self._writers:
             write(obs[block])
+        for noise, block in self._noises:
+            obs[block] = noise.apply(obs[block], self._noise_rng)
         return obs.astype(np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        rng = self.np_random
+        self.episode_seeds = episode = self._episodes.next(seed)
+        rng = episode.generator(START_STATE)
         low, high = self._start_low, self._start_high
         qpos = np.clip(
             rng.uniform(low[0], high[0]), [j.lower for j in self.layout], [j.upper for j in self.layout]
@@ -244,6 +261,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         state.step_count = 0
         state.action[:] = 0.0
         self._refresh()
+        rng = episode.generator(TASK)
         for target, sampler in zip(self.config.targets, self._target_samplers, strict=True):
             anchor = state.points.get(target.point) if target.point else None
             for _ in range(_MAX_TARGET_DRAWS):
@@ -251,6 +269,9 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
                 if anchor is None or np.linalg.norm(position - anchor) >= target.min_distance:
                     break
             state.targets[target.name][:] = position
+        self._noise_rng = episode.generator(NOISE)
+        for noise, _ in self._noises:
+            noise.reset(self._noise_rng)
         return self._observation(), {"is_success": bool(self._success()) if self._success else False}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

@@ -17,12 +17,17 @@ terms without a robot last), so each robot's part is one contiguous slice
 | `last_action`     | n            | the previous command                                        |
 
 ``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
+
+Every term takes an optional ``noise``: a chain (``[{kind = "gaussian", std = 0.01}]``), a preset name
+(``"encoder"``) or a mapping from entry-name patterns to chains (``{"*.velocity" = [...]}``), see
+:mod:`clankers.sim.noise`. It is applied to the term's entries with the episode's seeded ``noise``
+generator; rewards and terminations always see the true state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import Field
@@ -33,7 +38,11 @@ from clankers.envs.tasks.state import TaskState
 Writer = Callable[[np.ndarray], None]
 
 
-class _JointTerm(Term):
+class _ObservationTerm(Term):
+    noise: Any = None
+
+
+class _JointTerm(_ObservationTerm):
     robot: str | None = None
     joints: list[str] | None = None
 
@@ -103,7 +112,7 @@ class JointSinCos(_JointTerm):
         return write
 
 
-class PointPosition(Term):
+class PointPosition(_ObservationTerm):
     kind: Literal["point_position"] = "point_position"
     point: str
 
@@ -119,7 +128,7 @@ class PointPosition(Term):
         return lambda out: np.copyto(out, source)
 
 
-class TargetPosition(Term):
+class TargetPosition(_ObservationTerm):
     kind: Literal["target_position"] = "target_position"
     target: str
 
@@ -135,7 +144,7 @@ class TargetPosition(Term):
         return lambda out: np.copyto(out, source)
 
 
-class PointToTarget(Term):
+class PointToTarget(_ObservationTerm):
     kind: Literal["point_to_target"] = "point_to_target"
     point: str
     target: str
