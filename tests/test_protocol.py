@@ -562,3 +562,30 @@ def test_every_documented_code_is_produced_by_some_test() -> None:
     # Codes exercised above; keeps the table in docs/protocol.md, ErrorCode and the tests in step.
     exercised = {100, 101, 102, 103, 104, 106, 200, 201, 204, 205, 206, 207, 300, 301, 303, 304, 400}
     assert {int(c) for c in ErrorCode} == exercised
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (b'{"Continuous":[0.0,NaN]}', 206),
+        (b'{"Continuous":[0.0,Infinity]}', 207),
+        (b'{"Discrete":1}', 200),
+        (b'{"Continuous":[0.0]}', 200),
+        (b'{"Continuous":["x",0.0]}', 205),
+        (b'{"Continuous":[0.0,2.0]}', 201),
+    ],
+)
+def test_batch_action_errors_name_the_offending_env(bad: bytes, code: int) -> None:
+    session = running(3)
+    good = b'{"Continuous":[0.5,-0.5]}'
+    payload = b'{"type":"batch_step","actions":[' + b",".join([good, good, bad]) + b"]}"
+    assert "actions[2]" in expect_error(session, payload, code)
+    assert [env.t for env in session.envs] == [0, 0, 0]
+
+
+def test_vectorized_batch_decoding_equals_one_by_one() -> None:
+    codec = ActionCodec(spaces.Box(-1, 1, (2,), np.float32))
+    wires = [{"Continuous": [0.25 * k - 1, 1]} for k in range(8)] + [{"Continuous": [0, -1]}]
+    batch = codec.decode_batch(wires)
+    assert isinstance(batch, np.ndarray) and batch.dtype == np.float32 and batch.shape == (9, 2)
+    np.testing.assert_array_equal(batch, np.stack([codec.decode(w) for w in wires]))

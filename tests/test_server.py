@@ -362,3 +362,23 @@ def test_gym_make_compatible_spaces() -> None:
         _, reward, *_ = env.step(1)
         assert reward == 1.0
         env.close()
+
+
+def test_clankers_tasks_serve_batches_through_their_threaded_vector_env() -> None:
+    from clankers.server.backends import EnvListBackend, VectorBackend, split_infos
+    from clankers.server.session import Session
+
+    init = {"type": "init", "protocol_version": "1.2.0", "client_name": "t", "client_version": "0"}
+    batched = Session(env_source("cartpole"), 3)
+    batched.handle(init)
+    assert isinstance(batched.backend, VectorBackend)
+    single = Session(env_source("cartpole"), 1)
+    single.handle(init)
+    assert isinstance(single.backend, EnvListBackend)
+    gym_task = Session(env_source("CartPole-v1"), 3)  # no vector entry point: a list of envs
+    gym_task.handle(init)
+    assert isinstance(gym_task.backend, EnvListBackend)
+    for s in (batched, single, gym_task):
+        s.close()
+    infos = {"a": np.array([1, 2, 3]), "_a": np.array([True, False, True]), "d": {"x": np.zeros(3)}}
+    assert split_infos(infos, 3) == [{"a": 1, "d": {"x": 0.0}}, {"d": {"x": 0.0}}, {"a": 3, "d": {"x": 0.0}}]

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import VectorEnv
 
-from clankers.errors import PayloadTooLargeError, ProtocolError
+from clankers.errors import ConfigError, PayloadTooLargeError, ProtocolError
 from clankers.server import binary
+from clankers.server.backends import EnvBackend, EnvListBackend, VectorBackend
 from clankers.server.framing import MAX_MESSAGE_SIZE, decode_message, dumps, encode_frame
 from clankers.server.protocol import (
     ALLOWED,
@@ -49,11 +51,24 @@ EnvFactory = Callable[[], gym.Env]
 
 @dataclass(frozen=True)
 class EnvSource:
-    """What a server serves: a name and version for the handshake and a factory for fresh envs."""
+    """What a server serves: a name and version for the handshake and factories for fresh envs.
+
+    ``make_vector(n)``, when given, builds a Gymnasium vector env in ``Disabled`` auto-reset mode that
+    supports ``reset(options={"reset_mask": ...})``; sessions with more than one env use it.
+    """
 
     name: str
     version: str
     make: EnvFactory
+    make_vector: Callable[[int], VectorEnv] | None = None
+
+    def backend(self, num_envs: int) -> EnvBackend:
+        if num_envs > 1 and self.make_vector is not None:
+            try:
+                return VectorBackend(self.make_vector(num_envs))
+            except ConfigError:  # e.g. spaces the vector env cannot batch: serve single envs instead
+                log.info("vector env unavailable for %s; using %d single envs", self.name, num_envs)
+        return EnvListBackend([self.make() for _ in range(num_envs)])
 
 
 class Session:
@@ -73,7 +88,7 @@ class Session:
         self.closed = False
         self.version: tuple[int, int, int] | None = None
         self.capabilities: dict[str, bool] = {}
-        self.envs: list[gym.Env] = []
+        self.backend: EnvBackend | None = None
         self._live = [False] * num_envs
         self._lengths = [0] * num_envs
         self._init_seeds: list[int | None] = [None] * num_envs
@@ -116,12 +131,17 @@ class Session:
     def close(self) -> None:
         """Free the environments (idempotent); called on ``close`` and when the client disconnects."""
         self.closed = True
-        envs, self.envs = self.envs, []
-        for env in envs:
+        backend, self.backend = self.backend, None
+        if backend is not None:
             try:
-                env.close()
+                backend.close()
             except Exception:
-                log.exception("env.close() failed")
+                log.exception("closing the environments failed")
+
+    @property
+    def envs(self) -> list[gym.Env]:
+        """The single envs, when the session runs a list of them (tests inspect them)."""
+        return list(getattr(self.backend, "envs", []))
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -138,7 +158,7 @@ class Session:
     def _update_state(self) -> None:
         self.state = State.EPISODE_RUNNING if all(self._live) else State.READY
 
-    def _respond_batch(self, body: dict[str, Any], observations: list[Any]) -> list[bytes]:
+    def _respond_batch(self, body: dict[str, Any], observations: Sequence[Any]) -> list[bytes]:
         try:
             obs_part, frame = self._batch_observations(observations)
         except ValueError as exc:
@@ -178,41 +198,34 @@ class Session:
     def _obs_json(self, obs: Any) -> dict[str, Any]:
         return {"data": obs_to_array(self._obs_space, obs).tolist()}
 
-    def _reset_env(self, i: int, seed: int | None) -> tuple[Any, dict[str, Any]]:
-        if seed is None:
-            seed = self._init_seeds[i]
-        self._init_seeds[i] = None
-        try:
-            obs, info = self.envs[i].reset(seed=seed)
-        except Exception as exc:
-            self._live[i] = False
-            raise fail(ErrorCode.SIMULATION_ERROR, f"simulation error: env {i} reset failed: {exc}") from exc
-        self._live[i] = True
-        self._lengths[i] = 0
-        return obs, {"seed": seed, "custom": jsonable(info)}
+    def _obs_json_batch(self, observations: Sequence[Any]) -> list[dict[str, Any]]:
+        if self._flat_box and len(observations):
+            rows = np.asarray(observations).reshape(len(observations), -1).tolist()  # one conversion
+            return [{"data": row} for row in rows]
+        return [self._obs_json(o) for o in observations]
 
-    def _step_env(self, i: int, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def _reset(self, ids: list[int], seeds: list[int | None]) -> tuple[Sequence[Any], list[dict[str, Any]]]:
+        """Reset envs ``ids``; the handshake seed applies to an env's first reset without a seed."""
+        used = [self._init_seeds[i] if seed is None else seed for i, seed in zip(ids, seeds, strict=True)]
+        assert self.backend is not None
         try:
-            obs, reward, terminated, truncated, info = self.envs[i].step(action)
+            observations, infos = self.backend.reset(ids, used)
         except Exception as exc:
-            self._live[i] = False
+            for i in ids:
+                self._live[i] = False
             raise fail(
-                ErrorCode.SIMULATION_ERROR, f"simulation error: env {i} step failed: {exc}; reset it"
+                ErrorCode.SIMULATION_ERROR, f"simulation error: reset of env(s) {ids} failed: {exc}"
             ) from exc
-        self._lengths[i] += 1
-        terminated, truncated = bool(terminated), bool(truncated)
-        if terminated or truncated:
-            self._live[i] = False
-        return (
-            obs,
-            float(reward),
-            terminated,
-            truncated,
-            {
-                "episode_length": self._lengths[i],
-                "custom": jsonable(info),
-            },
-        )
+        for i in ids:
+            self._init_seeds[i] = None
+            self._live[i] = True
+            self._lengths[i] = 0
+        return observations, [
+            {"seed": seed, "custom": jsonable(info)} for seed, info in zip(used, infos, strict=True)
+        ]
+
+    def _step_info(self, i: int, info: dict[str, Any]) -> dict[str, Any]:
+        return {"episode_length": self._lengths[i], "custom": jsonable(info) if info else {}}
 
     @property
     def _binary_obs(self) -> bool:
@@ -230,16 +243,15 @@ class Session:
         as_str(field(msg, "client_version"), "'client_version'")
         requested = parse_capabilities(field(msg, "capabilities", required=False))
         seed = as_seed(field(msg, "seed", required=False), "'seed'")
-        if not self.envs:
-            self.envs = [self.source.make() for _ in range(self.num_envs)]
-            env = self.envs[0]
-            self._obs_space = env.observation_space
-            self._act_space = env.action_space
-            self._codec = ActionCodec(env.action_space)
-            self._image = is_image(env.observation_space)
+        if self.backend is None:
+            self.backend = backend = self.source.backend(self.num_envs)
+            self._obs_space = backend.observation_space
+            self._codec = ActionCodec(backend.action_space)
+            self._image = is_image(backend.observation_space)
+            self._flat_box = isinstance(backend.observation_space, gym.spaces.Box) and not self._image
             self._spaces = {
-                "observation_space": space_to_wire(env.observation_space),
-                "action_space": space_to_wire(env.action_space),
+                "observation_space": space_to_wire(backend.observation_space),
+                "action_space": space_to_wire(backend.action_space),
             }
         caps = negotiate_capabilities(requested, version)
         # What this session has, beyond what the protocol version allows: batching needs several envs,
@@ -278,9 +290,10 @@ class Session:
     def _on_reset(self, msg: dict[str, Any]) -> list[bytes]:
         seed = as_seed(field(msg, "seed", required=False), "'seed'")
         try:
-            obs, info = self._reset_env(0, seed)
+            observations, infos = self._reset([0], [seed])
         finally:
             self._update_state()
+        obs, info = observations[0], infos[0]
         if self._binary_obs:
             return self._respond(
                 {
@@ -295,11 +308,25 @@ class Session:
 
     def _on_step(self, msg: dict[str, Any]) -> list[bytes]:
         action = self._codec.decode(field(msg, "action"))
+        assert self.backend is not None
         try:
-            obs, reward, terminated, truncated, info = self._step_env(0, action)
-        finally:
+            obs, reward, terminated, truncated, info = self.backend.step_one(0, action)
+        except Exception as exc:
+            self._live[0] = False
             self._update_state()
-        body = {"reward": reward, "terminated": terminated, "truncated": truncated, "info": info}
+            raise fail(
+                ErrorCode.SIMULATION_ERROR, f"simulation error: env 0 step failed: {exc}; reset it"
+            ) from exc
+        self._lengths[0] += 1
+        if terminated or truncated:
+            self._live[0] = False
+        self._update_state()
+        body = {
+            "reward": float(reward),
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "info": self._step_info(0, info),
+        }
         if self._binary_obs:
             return self._respond(
                 {
@@ -312,10 +339,10 @@ class Session:
             )
         return self._respond({"type": "step", "observation": self._obs_json(obs), **body})
 
-    def _batch_observations(self, observations: list[Any]) -> tuple[dict[str, Any], bytes | None]:
+    def _batch_observations(self, observations: Sequence[Any]) -> tuple[dict[str, Any], bytes | None]:
         """The observations part of a batch response, and the binary frame when ``binary_batch`` is on."""
         if not self._binary_batch:
-            return {"observations": [self._obs_json(o) for o in observations]}, None
+            return {"observations": self._obs_json_batch(observations)}, None
         n = len(observations)
         if self._image:
             shape = self._obs_space.shape
@@ -323,8 +350,14 @@ class Session:
             encoding = binary.batch_encoding(n, image_shape=shape)
         else:
             dim = flat_size(self._obs_space)
-            rows = [obs_to_array(self._obs_space, o) for o in observations]
-            stacked = np.stack(rows).astype(np.float32) if n else np.zeros((0, dim), dtype=np.float32)
+            if not n:
+                stacked = np.zeros((0, dim), dtype=np.float32)
+            elif self._flat_box:
+                stacked = np.asarray(observations, dtype=np.float32).reshape(n, dim)
+            else:
+                stacked = np.stack([obs_to_array(self._obs_space, o) for o in observations]).astype(
+                    np.float32
+                )
             if not np.isfinite(stacked).all():
                 raise ValueError("NaN or inf in an observation")  # same path as the JSON encoder's refusal
             encoding = binary.batch_encoding(n, dim=dim)
@@ -354,12 +387,8 @@ class Session:
                     "give one seed (or null) per env id",
                 )
             seeds = [as_seed(s, f"seeds[{k}]") for k, s in enumerate(raw)]
-        observations, infos = [], []
         try:
-            for i, seed in zip(ids, seeds, strict=True):
-                obs, info = self._reset_env(i, seed)
-                observations.append(obs)
-                infos.append(info)
+            observations, infos = self._reset(ids, seeds)
         finally:
             self._update_state()
         return self._respond_batch({"type": "batch_reset", "infos": infos}, observations)
@@ -372,25 +401,26 @@ class Session:
                 ErrorCode.INVALID_ACTION,
                 f"invalid action: 'batch_step' needs one action per env ({self.num_envs}), got {len(wire)}",
             )
-        actions = [self._codec.decode(a, f"actions[{i}]") for i, a in enumerate(wire)]  # all, before any step
-        observations, rewards, terminated, truncated, infos = [], [], [], [], []
+        actions = self._codec.decode_batch(wire)  # every action validated before any env steps
+        assert self.backend is not None
         try:
-            for i, action in enumerate(actions):
-                obs, reward, term, trunc, info = self._step_env(i, action)
-                observations.append(obs)
-                rewards.append(reward)
-                terminated.append(term)
-                truncated.append(trunc)
-                infos.append(info)
-        except ProtocolError as exc:
-            # The envs stepped before the failure advanced, but their results never reach the client:
-            # their state is unknown to it, so every env must be reset.
+            observations, rewards, terminated, truncated, env_infos = self.backend.step_all(actions)
+        except Exception as exc:
+            # Envs stepped before the failure advanced, but their results never reach the client: their
+            # state is unknown to it, so every env must be reset.
             self._live = [False] * self.num_envs
-            raise fail(
-                ErrorCode.SIMULATION_ERROR, f"{exc}; no env of this batch is usable, batch_reset all"
-            ) from exc
-        finally:
             self._update_state()
+            raise fail(
+                ErrorCode.SIMULATION_ERROR,
+                f"simulation error: batch_step failed: {exc}; no env of this batch is usable, batch_reset all",
+            ) from exc
+        infos = []
+        for i in range(self.num_envs):
+            self._lengths[i] += 1
+            if terminated[i] or truncated[i]:
+                self._live[i] = False
+            infos.append(self._step_info(i, env_infos[i]))
+        self._update_state()
         return self._respond_batch(
             {
                 "type": "batch_step",

@@ -2,7 +2,8 @@
 
 Short clankers task names (``cartpole``) and their Gymnasium ids come from :mod:`clankers.envs`; any other
 id registered with Gymnasium (``CartPole-v1``, ...) is served too, which is how the benchmarks measure the
-protocol's own overhead against a near-free environment.
+protocol's own overhead against a near-free environment. Tasks with a registered vector entry point (every
+clankers task: the threaded ``ClankersVectorEnv``) serve batches through it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
 
 from clankers.errors import ConfigError
 from clankers.server.session import EnvSource
@@ -43,4 +45,17 @@ def env_source(task: str, **env_kwargs: object) -> EnvSource:
     def make() -> gym.Env:
         return gym.make(env_id, **env_kwargs)
 
-    return EnvSource(name=env_id, version=version, make=make)
+    make_vector = None
+    if env_id.startswith("clankers/") and spec.vector_entry_point is not None:  # ClankersVectorEnv
+
+        def make_vector(num_envs: int) -> VectorEnv:
+            # Disabled auto-reset: the protocol's client decides which envs to reset, and with which seed.
+            return gym.make_vec(
+                env_id,
+                num_envs=num_envs,
+                vectorization_mode="vector_entry_point",
+                autoreset_mode=AutoresetMode.DISABLED,
+                **env_kwargs,
+            )
+
+    return EnvSource(name=env_id, version=version, make=make, make_vector=make_vector)
