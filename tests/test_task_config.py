@@ -294,3 +294,20 @@ def test_seed_hierarchy_reproduces_episode_sequences() -> None:
     assert env.episode_seeds is not None and env.episode_seeds.episode_index == 0
     env.reset()
     assert env.episode_seeds.episode_index == 1
+
+
+def test_register_task_gives_single_and_vector_envs(user_task: Path) -> None:
+    from clankers.envs.tasks import register_task
+
+    env_id = register_task(user_task)
+    assert env_id == "clankers/StraightArm-v0"
+    assert register_task(user_task) == env_id  # the same config again: a no-op
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=2)
+    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    vec_obs, _ = vec.reset(seed=[2, 3])
+    np.testing.assert_array_equal(vec_obs[0], obs)
+    assert not np.array_equal(vec_obs[1], obs)
+    vec.close()
+    with pytest.raises(ConfigError, match="already registered"):
+        register_task(_config_with(), env_id=env_id)
