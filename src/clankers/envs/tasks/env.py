@@ -229,8 +229,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _refresh(self) -> None:
         data = self.sim.data
-        np.take(data.qpos, self._qpos_idx, out=self.state.qpos)
-        np.take(data.qvel, self._qvel_idx, out=self.state.qvel)
+        data.qpos.take(self._qpos_idx, out=self.state.qpos)
+        data.qvel.take(self._qvel_idx, out=self.state.qvel)
         if self._has_points:
             # mj_step leaves body poses one substep behind qpos (they are computed before integrating);
             # recompute them so points agree exactly with the joint angles observed alongside.

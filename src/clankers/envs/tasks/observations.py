@@ -65,7 +65,7 @@ class JointPosition(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, qpos = self._indices(state), state.qpos
-        return lambda out: np.take(qpos, idx, out=out)
+        return lambda out: qpos.take(idx, out=out)
 
 
 class JointVelocity(_JointTerm):
@@ -76,7 +76,7 @@ class JointVelocity(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, qvel = self._indices(state), state.qvel
-        return lambda out: np.take(qvel, idx, out=out)
+        return lambda out: qvel.take(idx, out=out)
 
 
 class JointState(_JointTerm):
@@ -169,7 +169,7 @@ class LastAction(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, action = self._indices(state), state.action
-        return lambda out: np.take(action, idx, out=out)
+        return lambda out: action.take(idx, out=out)
 
 
 Observation = Annotated[

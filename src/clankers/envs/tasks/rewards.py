@@ -123,6 +123,8 @@ class JointVelocityReward(_JointSelection):
 
     def bind(self, state: TaskState, success: Check | None) -> Value:
         idx, qvel = state.joint_indices(self.robot, self.joints), state.qvel
+        if len(idx) == len(qvel):
+            return lambda: float(qvel @ qvel)
         return lambda: float(np.sum(qvel[idx] ** 2))
 
 
