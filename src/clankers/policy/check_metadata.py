@@ -172,6 +172,11 @@ def check_metadata_strict(report: CheckReport) -> None:
                     "recommended: without it, joint-order mistakes cannot be caught at load time",
                     warning=True,
                 )
+    if "observation_space" not in props and any(t.dtype == "uint8" for t in report.inputs):
+        bad(
+            "observation_space",
+            "required: the graph takes uint8 image input; declare the Box with image_layout",
+        )
     if meta.recurrent and meta.recurrent_state is None:
         bad("recurrent_state", "required when recurrent is true: name the state tensors")
     if meta.action_transform in ("none", "clip"):
