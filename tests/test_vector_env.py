@@ -4,6 +4,7 @@ for every thread count; seeding; registration for every task; bad input; errors 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -311,3 +312,32 @@ def test_close_stops_the_worker_threads() -> None:
     assert threading.active_count() == before + 2  # the caller runs slice 0 itself
     env.close()
     assert threading.active_count() == before and env.closed
+
+
+class SlowFirstEnv(InfoEnv):
+    """Env 0 of a batch sleeps in step (sleeping releases the GIL, as mj_step does); records its thread."""
+
+    instances = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = SlowFirstEnv.instances
+        SlowFirstEnv.instances += 1
+        self.stepped_by: int | None = None
+
+    def step(self, action: np.ndarray):
+        if self.index == 0:
+            time.sleep(0.3)
+        self.stepped_by = threading.get_ident()
+        return super().step(action)
+
+
+def test_idle_thread_steals_work_from_a_busy_one() -> None:
+    SlowFirstEnv.instances = 0
+    env = ClankersVectorEnv(SlowFirstEnv, 6, num_threads=2)  # slices: envs 0-2 (caller), 3-5 (worker)
+    env.reset(seed=0)
+    env.step(np.zeros((6, 1)))
+    caller = threading.get_ident()
+    assert env.envs[0].stepped_by == caller
+    assert env.envs[1].stepped_by != caller and env.envs[2].stepped_by != caller  # taken by the worker
+    env.close()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -256,6 +256,11 @@ class ClankersVectorEnv(VectorEnv):
         self.num_threads = self._choose_threads(num_threads)
         bounds = np.linspace(0, self.num_envs, self.num_threads + 1).round().astype(int)
         self._slices = [(int(bounds[k]), int(bounds[k + 1])) for k in range(self.num_threads)]
+        # Thread k works through its own slice first, then helps with the others' (see _claim).
+        self._orders = [
+            [(k + j) % self.num_threads for j in range(self.num_threads)] for k in range(self.num_threads)
+        ]
+        self._queues: list[Iterator[int]] = []
         self._pool = _SlicePool(self.num_threads)
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
 
@@ -283,7 +288,7 @@ class ClankersVectorEnv(VectorEnv):
             mask = self._check_mask(options.pop("reset_mask"))
         self._reset_args = (seeds, options, mask)
         self._env_infos = [None] * self.num_envs
-        self._pool.run(self._reset_slice)
+        self._run(self._reset_slice)
         if mask is None:
             self._terminations[:] = False
             self._truncations[:] = False
@@ -319,11 +324,27 @@ class ClankersVectorEnv(VectorEnv):
             raise ConfigError("options['reset_mask'] selects no env; set at least one entry to True")
         return mask
 
+    def _run(self, work: Callable[[int], None]) -> None:
+        """Run ``work(k)`` on every thread ``k``; each claims env indices through :meth:`_claim`."""
+        self._queues = [iter(range(lo, hi)) for lo, hi in self._slices]
+        self._pool.run(work)
+
+    def _claim(self, k: int) -> Iterator[int]:
+        """Env indices for thread ``k``: its own slice, then whatever is left of the others'.
+
+        Static slices keep each env's MjData in one core's cache; the stealing keeps a thread from
+        idling when the other is slow (a costlier env, or a core taken by another process). ``next``
+        on a shared ``range`` iterator is atomic under the GIL, so every index is claimed exactly once.
+        Which thread steps an env never changes its result: an env touches only its own state.
+        """
+        queues = self._queues
+        for j in self._orders[k]:
+            yield from queues[j]
+
     def _reset_slice(self, k: int) -> None:
         seeds, options, mask = self._reset_args
-        lo, hi = self._slices[k]
         obs, infos, reset_fns = self._observations, self._env_infos, self._reset_fns
-        for i in range(lo, hi):
+        for i in self._claim(k):
             if mask is not None and not mask[i]:
                 continue
             o, info = reset_fns[i](seed=seeds[i], options=options)
@@ -375,7 +396,7 @@ class ClankersVectorEnv(VectorEnv):
             self._final_obs = [None] * self.num_envs
             self._final_infos = [None] * self.num_envs
             self._any_final = False
-        self._pool.run(self._step_slice)
+        self._run(self._step_slice)
         np.logical_or(self._terminations, self._truncations, out=self._autoreset_envs)
 
     def _check_actions(self, actions: object) -> np.ndarray:
@@ -391,14 +412,13 @@ class ClankersVectorEnv(VectorEnv):
         return batch
 
     def _step_slice(self, k: int) -> None:
-        lo, hi = self._slices[k]
         actions, obs = self._actions, self._observations
         rewards, terms, truncs = self._rewards, self._terminations, self._truncations
         infos, step_fns, reset_fns = self._env_infos, self._step_fns, self._reset_fns
         mode = self.autoreset_mode
         if mode is AutoresetMode.NEXT_STEP:
             pending = self._autoreset_envs
-            for i in range(lo, hi):
+            for i in self._claim(k):
                 if pending[i]:
                     o, info = reset_fns[i]()
                     rewards[i] = 0.0
@@ -411,7 +431,7 @@ class ClankersVectorEnv(VectorEnv):
                     infos[i] = info
         elif mode is AutoresetMode.SAME_STEP:
             final_obs, final_infos = self._final_obs, self._final_infos
-            for i in range(lo, hi):
+            for i in self._claim(k):
                 o, rewards[i], term, trunc, info = step_fns[i](actions[i])
                 terms[i] = term
                 truncs[i] = trunc
@@ -424,7 +444,7 @@ class ClankersVectorEnv(VectorEnv):
                 if info:
                     infos[i] = info
         else:
-            for i in range(lo, hi):
+            for i in self._claim(k):
                 o, rewards[i], terms[i], truncs[i], info = step_fns[i](actions[i])
                 obs[i] = o
                 if info:

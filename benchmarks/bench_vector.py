@@ -1,0 +1,341 @@
+"""Vector env throughput: ClankersVectorEnv against Gymnasium's vector envs and the physics limit.
+
+For each task and batch size N, in one process, interleaved round by round (medians of rounds):
+
+- ``ClankersVectorEnv`` as ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` builds it
+  (threads chosen automatically), and the same with one thread;
+- Gymnasium's ``SyncVectorEnv`` and ``AsyncVectorEnv`` (one process per env) over the same single-env
+  class, built from the task's entry point (no wrappers);
+- the physics limit ``cores / (substeps x bare mj_step time)``: the bare time is
+  ``mj_step(model, data, nstep=substeps) / substeps`` on copies of the batch's own states (see
+  :class:`BarePhysics`), and, for what the machine really gives, the same bare physics split over
+  as many threads as ``ClankersVectorEnv`` uses.
+
+Every alternative runs the same closed loop: the cart-pole is balanced by a linear state-feedback
+controller (so episodes run their full 500 steps and reset steps are rare), the arm gets uniformly
+random commands. Gymnasium's MuJoCo ``InvertedPendulum-v5`` (2 substeps of 20 ms, random actions)
+runs through ``SyncVectorEnv``/``AsyncVectorEnv`` as an outside peer.
+
+    python -m benchmarks.run vector
+    python benchmarks/bench_vector.py --sizes 64 --tasks cartpole   # a quick look, printed only
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.envs.registration import load_env_creator
+from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import clankers.envs  # noqa: F401  (registers the clankers/ tasks)
+from benchmarks._timing import machine_line
+from clankers.envs.vector import available_cores
+
+SIZES = (1, 8, 64, 256)
+TARGET_N = 64
+CARTPOLE_GAINS = np.array([0.1, 0.16, 1.8, 0.3])  # x, x_dot, theta, theta_dot -> normalized cart force
+ROUND_SECONDS = 0.08
+# AsyncVectorEnv forks one process per env; above this many, its start-up and memory dominate the run.
+ASYNC_MAX_ENVS = 256
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Task:
+    label: str
+    env_id: str
+    make_policy: Callable[[int, int], Policy]  # (num_envs, action_dim) -> obs -> actions
+
+
+@dataclass
+class Row:
+    n: int
+    threads: int
+    steps_per_s: dict[str, float] = field(default_factory=dict)
+
+
+def cartpole_controller(num_envs: int, action_dim: int) -> Policy:
+    actions = np.zeros((num_envs, action_dim), dtype=np.float32)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        np.clip(obs @ CARTPOLE_GAINS, -1.0, 1.0, out=actions[:, 0])
+        return actions
+
+    return act
+
+
+def random_commands(num_envs: int, action_dim: int) -> Policy:
+    table = np.random.default_rng(0).uniform(-1, 1, size=(64, num_envs, action_dim)).astype(np.float32)
+    counter = [0]
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        counter[0] += 1
+        return table[counter[0] % 64]
+
+    return act
+
+
+TASKS = {
+    "cartpole": Task("cart-pole (`clankers/CartPole-v0`)", "clankers/CartPole-v0", cartpole_controller),
+    "arm6": Task("six-DOF arm (`clankers/ArmReach6-v0`)", "clankers/ArmReach6-v0", random_commands),
+}
+
+
+def closed_loop(env: gym.vector.VectorEnv, policy: Policy, seed: int = 0) -> Callable[[], None]:
+    """A zero-argument callable that does one policy + vector step, keeping the loop's state."""
+    obs = [env.reset(seed=seed)[0]]
+
+    def step() -> None:
+        obs[0] = env.step(policy(obs[0]))[0]
+
+    return step
+
+
+class BarePhysics:
+    """``mj_step(nstep=substeps)`` over private copies of a batch's states: the physics of one vector step.
+
+    Each call copies the current ``MjData`` of ``source`` envs (untimed: ``mj_copyData`` copies
+    everything, warm-starts included, so the next step costs what the env's own next step costs), then
+    times one control step of all of them, in one thread or split over ``threads`` threads as
+    ``ClankersVectorEnv`` splits its batch. The states are the closed loop's, not a resting robot's:
+    an arm pushed by random commands costs MuJoCo about twice what an arm at rest does.
+    """
+
+    def __init__(self, source: list[gym.Env], threads: int = 1) -> None:
+        self.sims = [env.unwrapped.sim for env in source]  # type: ignore[attr-defined]
+        self.model = self.sims[0].model
+        self.substeps = self.sims[0].substeps
+        self.datas = [mujoco.MjData(self.model) for _ in self.sims]
+        n = len(self.datas)
+        bounds = np.linspace(0, n, threads + 1).round().astype(int)
+        self.slices = [self.datas[bounds[k] : bounds[k + 1]] for k in range(threads)]
+        self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
+
+    def _run(self, datas: list[mujoco.MjData]) -> None:
+        model, substeps = self.model, self.substeps
+        for data in datas:
+            mujoco.mj_step(model, data, nstep=substeps)
+
+    def __call__(self) -> float:
+        for sim, data in zip(self.sims, self.datas, strict=True):
+            mujoco.mj_copyData(data, self.model, sim.data)
+        start = time.perf_counter()
+        if self.pool is None:
+            self._run(self.datas)
+        else:
+            futures = [self.pool.submit(self._run, part) for part in self.slices[1:]]
+            self._run(self.slices[0])
+            for future in futures:
+                future.result()
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def interleaved(alternatives: dict[str, Callable[[], float | None]], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each alternative, round by round, each round ~ROUND_SECONDS per alternative.
+
+    An alternative that returns a number reports its own timed part (the bare physics excludes its
+    untimed state copy); the others are timed whole.
+    """
+    numbers = {}
+    for name, fn in alternatives.items():
+        for _ in range(3):
+            fn()  # warm-up
+        start, calls = time.perf_counter(), 0
+        while time.perf_counter() - start < 0.02:
+            fn()
+            calls += 1
+        numbers[name] = max(1, round(ROUND_SECONDS * calls / (time.perf_counter() - start)))
+    samples: dict[str, list[float]] = {name: [] for name in alternatives}
+    for _ in range(rounds):
+        for name, fn in alternatives.items():
+            timed = 0.0
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                own = fn()
+                if own is not None:
+                    timed += own
+            total = timed if timed else time.perf_counter() - start
+            samples[name].append(total / numbers[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[Row], int]:
+    spec = gym.spec(task.env_id)
+    factory = load_env_creator(spec.entry_point)  # type: ignore[arg-type]
+    rows = []
+    substeps = 0
+    for n in sizes:
+        async_env = AsyncVectorEnv([factory] * n) if n <= ASYNC_MAX_ENVS else None  # fork before threads
+        ours = gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point")
+        ours_1 = gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point", num_threads=1)
+        threads = ours.unwrapped.num_threads  # type: ignore[attr-defined]
+        sync = SyncVectorEnv([factory] * n)
+        action_dim = sync.single_action_space.shape[0]
+        alternatives: dict[str, Callable[[], float | None]] = {
+            "clankers": closed_loop(ours, task.make_policy(n, action_dim)),
+            "clankers_1": closed_loop(ours_1, task.make_policy(n, action_dim)),
+            "sync": closed_loop(sync, task.make_policy(n, action_dim)),
+        }
+        if async_env is not None:
+            alternatives["async"] = closed_loop(async_env, task.make_policy(n, action_dim))
+        physics = BarePhysics(sync.envs, threads=1)
+        physics_threads = BarePhysics(sync.envs, threads=threads)
+        substeps = physics.substeps
+        alternatives["physics"] = physics
+        alternatives["physics_threads"] = physics_threads
+        seconds = interleaved(alternatives, rounds)
+        row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()})
+        # The issue's physics limit: every core stepping bare physics, no overhead at all.
+        row.steps_per_s["physics"] *= available_cores()
+        rows.append(row)
+        for env in (ours, ours_1, sync, async_env):
+            if env is not None:
+                env.close()
+        physics.close()
+        physics_threads.close()
+        gc.collect()
+    return rows, substeps
+
+
+def measure_peer(sizes: tuple[int, ...], rounds: int) -> list[Row] | str:
+    """Gymnasium's InvertedPendulum-v5 through its own vector envs, random actions."""
+    try:
+        gym.make("InvertedPendulum-v5").close()
+    except Exception as exc:  # e.g. a missing optional dependency of Gymnasium's MuJoCo envs
+        return f"InvertedPendulum-v5 could not be created here: {type(exc).__name__}: {exc}"
+    rows = []
+    for n in sizes:
+        async_env = gym.make_vec("InvertedPendulum-v5", num_envs=n, vectorization_mode="async")
+        sync = gym.make_vec("InvertedPendulum-v5", num_envs=n, vectorization_mode="sync")
+        alternatives = {
+            "sync": closed_loop(sync, random_commands(n, 1)),
+            "async": closed_loop(async_env, random_commands(n, 1)),
+        }
+        seconds = interleaved(alternatives, rounds)
+        rows.append(Row(n, 1, {name: n / s for name, s in seconds.items()}))
+        sync.close()
+        async_env.close()
+    return rows
+
+
+def _k(rate: float | None) -> str:
+    if rate is None:
+        return "—"
+    return f"{rate / 1000:.1f}k" if rate >= 1000 else f"{rate:.0f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def task_table(task: Task, rows: list[Row], substeps: int) -> list[str]:
+    lines = [
+        f"### {task.label}, {substeps} substeps per env step",
+        "",
+        "env-steps/s (k = thousand); ratios are clankers (automatic threads) over the column named",
+        "",
+        "| N | clankers (threads) | clankers, 1 thread | SyncVectorEnv | AsyncVectorEnv | physics limit "
+        "| bare physics, same threads | vs Sync | vs Async | of limit | of bare physics |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        r = row.steps_per_s
+        ours, sync, asy, limit, bare = (
+            r["clankers"],
+            r["sync"],
+            r.get("async"),
+            r["physics"],
+            r["physics_threads"],
+        )
+        lines.append(
+            f"| {row.n} | {_k(ours)} ({row.threads}) | {_k(r['clankers_1'])} | {_k(sync)} | {_k(asy)} "
+            f"| {_k(limit)} | {_k(bare)} | {ours / sync:.2f}x | {f'{ours / asy:.2f}x' if asy else '—'} "
+            f"| {100 * ours / limit:.0f}% | {100 * ours / bare:.0f}% |"
+        )
+    target = next((row for row in rows if row.n == TARGET_N), None)
+    if target is not None:
+        r = target.steps_per_s
+        lines += [
+            "",
+            f"Targets at N = {TARGET_N}:",
+            f"- vs SyncVectorEnv: **{r['clankers'] / r['sync']:.2f}x** (target >= 1.8x): "
+            f"{_verdict(r['clankers'] >= 1.8 * r['sync'])}",
+        ]
+        if "async" in r:
+            lines.append(
+                f"- vs AsyncVectorEnv: **{r['clankers'] / r['async']:.2f}x** (target > 1x): "
+                f"{_verdict(r['clankers'] > r['async'])}"
+            )
+        lines.append(
+            f"- of the physics limit: **{100 * r['clankers'] / r['physics']:.0f}%** (target >= 85%): "
+            f"{_verdict(r['clankers'] >= 0.85 * r['physics'])}"
+        )
+    return [*lines, ""]
+
+
+def peer_table(rows: list[Row] | str) -> list[str]:
+    lines = ["### Gymnasium `InvertedPendulum-v5` (MuJoCo, 2 substeps of 20 ms), random actions", ""]
+    if isinstance(rows, str):
+        return [*lines, rows, ""]
+    lines += ["| N | SyncVectorEnv | AsyncVectorEnv |", "|---|---|---|"]
+    lines += [f"| {row.n} | {_k(row.steps_per_s['sync'])} | {_k(row.steps_per_s['async'])} |" for row in rows]
+    return [*lines, ""]
+
+
+def main(
+    sizes: tuple[int, ...] = SIZES, tasks: tuple[str, ...] = ("cartpole", "arm6"), rounds: int = 7
+) -> str:
+    load_before = os.getloadavg()[0]
+    lines = [
+        "## Vectorized environments: env-steps/s",
+        "",
+        f"{machine_line()}; {available_cores()} cores usable by this process",
+        "",
+        "Medians of interleaved rounds. The physics limit is `cores / (substeps x bare mj_step time)` with the",
+        "bare time measured in the same rounds, so machine load lowers it alike. A vector env step here is",
+        "one closed-loop step: policy on the batch, then `step`, auto-reset included (Gymnasium's next-step",
+        "mode for all three vector envs).",
+        "",
+    ]
+    for key in tasks:
+        task = TASKS[key]
+        if task.env_id not in gym.registry:
+            lines += [f"### {task.label}", "", f"not measured: {task.env_id} is not registered yet", ""]
+            continue
+        rows, substeps = measure_task(task, sizes, rounds)
+        lines += task_table(task, rows, substeps)
+    lines += peer_table(measure_peer(sizes, rounds))
+    lines.append(
+        f"Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(other jobs on the machine slow every column alike; the ratios are what matter)."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--tasks", nargs="+", default=["cartpole", "arm6"], choices=sorted(TASKS))
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    print(main(tuple(args.sizes), tuple(args.tasks), args.rounds))
