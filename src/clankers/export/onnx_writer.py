@@ -20,6 +20,14 @@ import torch
 from clankers.errors import ExportError
 
 DEFAULT_OPSET = 17
+#: The torch exporters, in the order they are tried.
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def model_opset(model: onnx.ModelProto) -> int:
+    """The default-domain opset the exported model actually declares (dynamo may pick a newer one)."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return max(versions) if versions else 0
 
 
 def torch_to_onnx(
@@ -28,15 +36,23 @@ def torch_to_onnx(
     input_names: Sequence[str],
     output_names: Sequence[str],
     opset: int = DEFAULT_OPSET,
+    batch_axes: Mapping[str, int] | None = None,
+    exporters: Sequence[str] = EXPORTERS,
 ) -> tuple[onnx.ModelProto, str]:
     """Export ``module`` with a dynamic batch dimension named ``batch`` on every input and output.
 
-    Returns the model and the name of the exporter that produced it (``torchscript`` or ``dynamo``).
+    The batch is axis 0 unless ``batch_axes`` names another (an LSTM state is ``[layers, batch, hidden]``).
+    ``exporters`` are tried in order (default: TorchScript, then dynamo). Returns the model and the name
+    of the exporter that produced it (``torchscript`` or ``dynamo``).
     """
-    dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+    axes = dict(batch_axes or {})
+    dynamic_axes = {name: {axes.get(name, 0): "batch"} for name in (*input_names, *output_names)}
     module = module.eval()
     errors: list[str] = []
-    for exporter in ("torchscript", "dynamo"):
+    unknown = [e for e in exporters if e not in EXPORTERS]
+    if unknown or not exporters:
+        raise ExportError(f"unknown exporter(s) {unknown or exporters}; choose from {', '.join(EXPORTERS)}")
+    for exporter in exporters:
         buffer = io.BytesIO()
         try:
             with warnings.catch_warnings(), torch.no_grad():
@@ -54,7 +70,7 @@ def torch_to_onnx(
                     )
                 else:
                     batch = torch.export.Dim("batch", min=1)
-                    shapes = {f"arg{i}": {0: batch} for i in range(len(example_inputs))}
+                    shapes = {f"arg{i}": {axes.get(name, 0): batch} for i, name in enumerate(input_names)}
                     program = torch.onnx.export(
                         module,
                         example_inputs,

@@ -1,32 +1,159 @@
-"""Evidence that an exported graph computes what the source model computes.
+"""Per-sample evidence that an exported graph computes what ``predict(deterministic=True)`` computes.
 
-Observations come from two places: uniform samples over the observation space (infinite bounds clipped
-to ±10, which covers what normalized or physical observations reach) and states visited by the model
-itself in real episodes of a task, where deployment actually happens.
+Observations come from two places: random samples over the observation space (uniform within the bounds,
+infinite bounds replaced by a ±10 window, normalized dimensions spanning past the ``clip_obs`` clip, every
+pixel value for images) and states visited by the model itself in real episodes of an environment, where
+deployment actually happens. Continuous actions must agree within a tolerance; discrete actions exactly.
+
+Recurrent policies are compared over sequences: several rows stepped in lockstep with random episode
+starts, so both the LSTM and the runtime's reset rule are exercised, and the state tensors are compared as
+well as the actions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-UNBOUNDED_CLIP = 10.0
+from clankers.export.observations import (
+    env_observation_to_graph,
+    sample_inputs,
+    to_model_observation,
+)
+from clankers.export.runner import GraphRunner
+from clankers.export.sb3 import ExportableActor
+
+#: Rows stepped in lockstep when checking a recurrent policy on random observations.
+RECURRENT_ROWS = 8
+#: Probability that a row's episode restarts at a step (random-sample recurrent parity).
+EPISODE_START_P = 0.05
+#: Numbers (observation elements) the metadata's parity probe may hold; keeps files small with images.
+PROBE_BUDGET = 4096
+PROBE_MAX_ROWS = 8
+
+Feed = dict[str, np.ndarray]
+
+
+@dataclass
+class ParityResult:
+    """Comparison of the ONNX graph with the source model on the same observations."""
+
+    n_samples: int
+    n_episode_states: int
+    max_abs_diff: float
+    tolerance: float
+    discrete: bool = False
+    mismatches: int = 0
+    max_state_diff: float | None = None
+    probe: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        if self.discrete:
+            return self.mismatches == 0 and self._state_ok()
+        return self.max_abs_diff < self.tolerance and self._state_ok()
+
+    def _state_ok(self) -> bool:
+        return self.max_state_diff is None or self.max_state_diff < self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``parity`` metadata record (``records.ParityRecord``), without the closed-loop part."""
+        record: dict[str, Any] = {
+            "reference": "stable-baselines3 predict(deterministic=True)",
+            "n_samples": self.n_samples,
+            "n_episode_states": self.n_episode_states,
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+        }
+        if self.discrete:
+            record["mismatches"] = self.mismatches
+            record["comparison"] = "exact"
+        if self.max_state_diff is not None:
+            record["max_state_diff"] = self.max_state_diff
+        if self.probe is not None:
+            record["probe"] = self.probe
+        return record
 
 
 def uniform_observations(space: gym.spaces.Box, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` observations drawn uniformly within the space's bounds (clipped to ±10 where infinite)."""
-    low = np.clip(np.broadcast_to(space.low, space.shape), -UNBOUNDED_CLIP, UNBOUNDED_CLIP)
-    high = np.clip(np.broadcast_to(space.high, space.shape), -UNBOUNDED_CLIP, UNBOUNDED_CLIP)
+    """``n`` observations drawn uniformly within a Box's bounds (clipped to ±10 where infinite)."""
+    from clankers.export.observations import finite_bounds
+
+    low, high = finite_bounds(space)
     return rng.uniform(low, high, size=(n, *space.shape)).astype(np.float32)
+
+
+def reference_observation(actor: ExportableActor, feed: Feed) -> Any:
+    """A graph feed (raw observations) -> what SB3's ``predict`` takes: model layout, then VecNormalize."""
+    obs = to_model_observation(actor.inputs, feed, actor.is_dict)
+    return actor.normalization.normalize(obs) if actor.normalization is not None else obs
+
+
+def _diff(expected: np.ndarray, actual: np.ndarray) -> tuple[float, int]:
+    """(max |diff|, rows that differ); a shape mismatch is an infinite difference on every row."""
+    expected, actual = np.asarray(expected), np.asarray(actual)
+    if expected.shape != actual.shape:
+        return float("inf"), len(expected)
+    diff = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
+    rows = diff.reshape(len(diff), -1).max(axis=1, initial=0.0) if len(diff) else diff
+    return float(diff.max(initial=0.0)), int(np.count_nonzero(rows))
+
+
+def _concat(feeds: list[Feed]) -> Feed:
+    return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
+
+
+def _take(feed: Feed, index: Any) -> Feed:
+    return {name: value[index] for name, value in feed.items()}
+
+
+def _is_discrete(space: gym.spaces.Space) -> bool:
+    return not isinstance(space, gym.spaces.Box)
+
+
+# --- collecting observations ---------------------------------------------------------------------------
+
+
+def episode_feeds(
+    actor: ExportableActor, model: Any, env: gym.Env, n: int, seed: int
+) -> tuple[Feed, np.ndarray]:
+    """The first ``n`` observations visited when the SB3 model drives ``env`` from seeds ``seed, seed+1...``.
+
+    Returns them as one graph feed plus the episode-start flag of each step (recurrent replay needs it).
+    """
+    feeds: list[Feed] = []
+    starts: list[bool] = []
+    episode = 0
+    while len(feeds) < n:
+        obs, _ = env.reset(seed=seed + episode)
+        episode += 1
+        state, start, done = None, True, False
+        while not done and len(feeds) < n:
+            feed = env_observation_to_graph(actor.inputs, obs, env.observation_space)
+            feeds.append(feed)
+            starts.append(start)
+            ref = reference_observation(actor, feed)
+            if actor.recurrent is not None:
+                action, state = model.predict(
+                    ref, state=state, episode_start=np.array([start]), deterministic=True
+                )
+            else:
+                action, _ = model.predict(ref, deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(_env_action(action[0], env.action_space))
+            done = bool(terminated or truncated)
+            start = False
+    return _concat(feeds), np.array(starts)
 
 
 def episode_observations(
     env: gym.Env, act: Callable[[np.ndarray], np.ndarray], n: int, seed: int
 ) -> np.ndarray:
-    """The first ``n`` observations visited when ``act`` drives ``env`` from seeds ``seed, seed+1, ...``."""
+    """The first ``n`` (flat Box) observations visited when ``act`` drives ``env`` (kept for callers)."""
     observations: list[np.ndarray] = []
     episode = 0
     while len(observations) < n:
@@ -40,33 +167,133 @@ def episode_observations(
     return np.stack(observations)
 
 
-@dataclass
-class ParityResult:
-    """Comparison of the ONNX graph with the source model on the same observations."""
-
-    n_samples: int
-    n_episode_states: int
-    max_abs_diff: float
-    tolerance: float
-
-    @property
-    def passed(self) -> bool:
-        return self.max_abs_diff < self.tolerance
-
-    def to_dict(self) -> dict[str, float | int | bool]:
-        return {
-            "n_samples": self.n_samples,
-            "n_episode_states": self.n_episode_states,
-            "max_abs_diff": self.max_abs_diff,
-            "tolerance": self.tolerance,
-            "passed": self.passed,
-        }
+def _env_action(action: np.ndarray, space: gym.spaces.Space) -> Any:
+    if isinstance(space, gym.spaces.Discrete):
+        return int(action)
+    return np.asarray(action)
 
 
-def compare(
-    expected: np.ndarray, actual: np.ndarray, n_episode_states: int, tolerance: float
+# --- stateless policies --------------------------------------------------------------------------------
+
+
+def stateless_parity(
+    actor: ExportableActor,
+    model: Any,
+    runner: GraphRunner,
+    random_feed: Feed,
+    episode_feed: Feed | None,
+    tolerance: float,
 ) -> ParityResult:
-    if expected.shape != actual.shape:
-        return ParityResult(len(expected), n_episode_states, float("inf"), tolerance)
-    diff = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
-    return ParityResult(len(expected), n_episode_states, float(diff.max(initial=0.0)), tolerance)
+    """Graph vs ``predict`` on the random observations and the episode states, in one batch."""
+    n_states = 0 if episode_feed is None else len(next(iter(episode_feed.values())))
+    feed = random_feed if episode_feed is None else _concat([random_feed, episode_feed])
+    expected, _ = model.predict(reference_observation(actor, feed), deterministic=True)
+    actual = runner.act(feed)
+    max_diff, mismatches = _diff(expected, actual)
+    n = len(actual)
+    return ParityResult(
+        n_samples=n,
+        n_episode_states=n_states,
+        max_abs_diff=max_diff,
+        tolerance=tolerance,
+        discrete=_is_discrete(actor.action_space),
+        mismatches=mismatches,
+        probe=_probe(actor, feed, np.asarray(expected), None),
+    )
+
+
+# --- recurrent policies --------------------------------------------------------------------------------
+
+
+def _run_sequences(
+    actor: ExportableActor, model: Any, runner: GraphRunner, steps: list[Feed], starts: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """Step SB3 and the graph through ``steps`` (each a ``[rows, ...]`` feed); returns actions and state diff."""
+    rows = len(next(iter(steps[0].values())))
+    sb3_state = None
+    graph_state = runner.initial_state(rows)
+    expected, actual, state_diff = [], [], 0.0
+    for t, feed in enumerate(steps):
+        action, sb3_state = model.predict(
+            reference_observation(actor, feed), state=sb3_state, episode_start=starts[t], deterministic=True
+        )
+        graph_action, graph_state = runner.step(feed, graph_state, starts[t])
+        expected.append(np.asarray(action))
+        actual.append(graph_action)
+        for ours, theirs in zip(graph_state, sb3_state, strict=True):
+            state_diff = max(state_diff, float(np.abs(ours - theirs).max(initial=0.0)))
+    return expected, actual, state_diff
+
+
+def recurrent_parity(
+    actor: ExportableActor,
+    model: Any,
+    runner: GraphRunner,
+    random_feed: Feed,
+    episode: tuple[Feed, np.ndarray] | None,
+    tolerance: float,
+    rng: np.random.Generator,
+) -> ParityResult:
+    """Graph vs ``predict`` over sequences: random rows with random resets, then real episodes (one row)."""
+    n_random = len(next(iter(random_feed.values())))
+    rows = min(RECURRENT_ROWS, n_random)
+    length = n_random // rows
+    steps = [_take(random_feed, slice(t * rows, (t + 1) * rows)) for t in range(length)]
+    starts = rng.random((length, rows)) < EPISODE_START_P
+    starts[0] = True
+    expected, actual, state_diff = _run_sequences(actor, model, runner, steps, starts)
+    probe_rows = [_take(step, slice(0, 1)) for step in steps]
+    probe = _probe(
+        actor, _concat(probe_rows), np.concatenate([e[:1] for e in expected]), starts[:, 0].tolist()
+    )
+    n_states = 0
+    if episode is not None:
+        feed, ep_starts = episode
+        n_states = len(ep_starts)
+        ep_steps = [_take(feed, slice(t, t + 1)) for t in range(n_states)]
+        e2, a2, d2 = _run_sequences(actor, model, runner, ep_steps, ep_starts[:, None])
+        expected, actual, state_diff = expected + e2, actual + a2, max(state_diff, d2)
+    max_diff, mismatches = _diff(np.concatenate(expected), np.concatenate(actual))
+    return ParityResult(
+        n_samples=rows * length + n_states,
+        n_episode_states=n_states,
+        max_abs_diff=max_diff,
+        tolerance=tolerance,
+        discrete=_is_discrete(actor.action_space),
+        mismatches=mismatches,
+        max_state_diff=state_diff,
+        probe=probe,
+    )
+
+
+# --- the probe ---------------------------------------------------------------------------------------
+
+
+def _probe(
+    actor: ExportableActor, feed: Feed, expected: np.ndarray, episode_start: list[bool] | None
+) -> dict[str, Any]:
+    """A few rows of (raw observation, reference action) for a checker to re-run (``records.ParityProbe``).
+
+    Recurrent probes are consecutive steps of one row, so they keep their order and episode starts.
+    """
+    per_row = sum(int(np.prod(v.shape[1:])) for v in feed.values())
+    n = max(1, min(PROBE_MAX_ROWS, PROBE_BUDGET // max(per_row, 1), len(expected)))
+    if episode_start is not None:
+        n = min(n, len(episode_start))
+    obs: list[Any] | dict[str, list[Any]]
+    if actor.is_dict:
+        obs = {spec.key or "": feed[spec.name][:n].tolist() for spec in actor.inputs}
+    else:
+        obs = feed[actor.inputs[0].name][:n].tolist()
+    actions = np.asarray(expected)[:n]
+    if _is_discrete(actor.action_space):
+        actions = actions.astype(np.int64)  # predict returns floats for MultiBinary; the graph int64
+    probe: dict[str, Any] = {"obs": obs, "action": actions.tolist()}
+    if episode_start is not None:
+        probe["episode_start"] = [bool(s) for s in episode_start[:n]]
+    return probe
+
+
+def random_feed(actor: ExportableActor, n: int, rng: np.random.Generator) -> Feed:
+    """``n`` random observations for every graph input."""
+    return sample_inputs(actor.inputs, n, rng)

@@ -1,94 +1,48 @@
 """Stable-Baselines3 models -> deterministic actor modules ready for ONNX export.
 
-``predict(obs, deterministic=True)`` in SB3 is network + post-processing (clip to the Box bounds, or
-unscale a squashed output). Recipes that export only the network disagree with ``predict`` whenever the
-output leaves the bounds; here the post-processing is part of the exported module, so the graph and
-``predict`` agree and the policy file needs no transform at run time (``action_transform = none``).
+``predict(obs, deterministic=True)`` in SB3 is preprocessing (outside the policy: ``VecNormalize``,
+``VecTransposeImage``) + network + post-processing (distribution mode, unscale or clip). Recipes that
+export only the network disagree with ``predict`` whenever any of those matter; here all of it is part of
+the exported module, so the graph and ``predict`` agree and the policy file needs no transform at run
+time (``action_transform = none``).
 
 A model zip is a pickle container: only load files you trust.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-import torch
 from torch import nn
 
-from clankers.errors import ExportError, UnsupportedModelError
+from clankers.export.actors import build_family_module
+from clankers.export.detect import (
+    ALGORITHM_CLASSES,
+    DISPLAY_NAMES,
+    canonical_algorithm,
+    detect_algorithm,
+    load_model,
+)
+from clankers.export.observations import ObservationAdapter, ObservationInput, observation_inputs
+from clankers.export.vecnormalize import NormalizationStats
 
-# Algorithms by the package that defines them; the exporter loads the zip with the matching class.
-_ALGORITHM_CLASSES: dict[str, tuple[str, str]] = {
-    "PPO": ("stable_baselines3", "PPO"),
-    "A2C": ("stable_baselines3", "A2C"),
-}
-
-
-def detect_algorithm(path: str | Path) -> str:
-    """Name the SB3 algorithm that saved ``path`` from the zip's own data (policy class and settings).
-
-    PPO and A2C share ``ActorCriticPolicy``; only PPO stores ``clip_range``.
-    """
-    from stable_baselines3.common.save_util import load_from_zip_file
-
-    try:
-        data, _, _ = load_from_zip_file(str(path), load_data=True, device="cpu")
-    except FileNotFoundError as exc:
-        raise ExportError(f"model file {path} does not exist; pass the model.zip that SB3 saved") from exc
-    except Exception as exc:
-        raise ExportError(
-            f"{path} is not a Stable-Baselines3 model zip ({type(exc).__name__}: {exc})"
-        ) from exc
-    if data is None or "policy_class" not in data:
-        raise ExportError(f"{path} has no policy_class in its data; was it saved by SB3's model.save()?")
-    policy_class = data["policy_class"]
-    name = getattr(policy_class, "__name__", str(policy_class))
-    if name in ("ActorCriticPolicy", "MlpPolicy") and "clip_range" in data:
-        return "PPO"
-    if name in ("ActorCriticPolicy", "MlpPolicy"):
-        return "A2C"
-    raise UnsupportedModelError(
-        f"{path}: policy class {name} is not supported yet (supported algorithms: "
-        f"{', '.join(_ALGORITHM_CLASSES)}); pass --algo if detection is wrong"
-    )
+__all__ = ["ExportableActor", "RecurrentSpec", "build_actor", "detect_algorithm", "load_model"]
 
 
-def load_model(path: str | Path, algo: str | None = None) -> Any:
-    """Load an SB3 model on the CPU, detecting its algorithm unless ``algo`` is given."""
-    import importlib
+@dataclass
+class RecurrentSpec:
+    """The LSTM state a recurrent graph takes and returns: ``[n_layers, batch, hidden]`` float32 each."""
 
-    name = (algo or detect_algorithm(path)).upper()
-    if name not in _ALGORITHM_CLASSES:
-        raise UnsupportedModelError(
-            f"algorithm {name!r} is not supported; choose one of {', '.join(_ALGORITHM_CLASSES)}"
-        )
-    module_name, class_name = _ALGORITHM_CLASSES[name]
-    cls = getattr(importlib.import_module(module_name), class_name)
-    try:
-        return cls.load(str(path), device="cpu")
-    except Exception as exc:
-        raise ExportError(f"{class_name}.load({path}) failed: {type(exc).__name__}: {exc}") from exc
+    n_layers: int
+    hidden_size: int
+    inputs: tuple[str, str] = ("lstm_h", "lstm_c")
+    outputs: tuple[str, str] = ("lstm_h_out", "lstm_c_out")
+    batch_axis: int = 1
 
-
-class _BoxActorCritic(nn.Module):
-    """obs -> mean action of an on-policy Gaussian actor, clipped to the Box bounds like ``predict``."""
-
-    def __init__(self, policy: Any, low: np.ndarray, high: np.ndarray) -> None:
-        super().__init__()
-        self.policy = policy
-        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
-        self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
-        latent = self.policy.mlp_extractor.forward_actor(features)
-        mean = self.policy.action_net(latent)
-        # Per-element bounds: ONNX Clip only takes scalars, Min/Max broadcast.
-        return torch.maximum(torch.minimum(mean, self.high), self.low)
+    def state_shape(self, batch: int) -> tuple[int, int, int]:
+        return (self.n_layers, batch, self.hidden_size)
 
 
 @dataclass
@@ -96,29 +50,58 @@ class ExportableActor:
     """A deterministic actor and the facts the policy file must record about it."""
 
     module: nn.Module
-    algorithm: str
+    algorithm: str  # registry key, e.g. "PPO", "RECURRENTPPO"
     observation_space: gym.spaces.Space
     action_space: gym.spaces.Space
+    inputs: list[ObservationInput] = field(default_factory=list)
+    is_dict: bool = False
+    recurrent: RecurrentSpec | None = None
+    normalization: NormalizationStats | None = None
+
+    @property
+    def display_name(self) -> str:
+        return DISPLAY_NAMES[self.algorithm]
+
+    @property
+    def framework(self) -> str:
+        """``training_framework``: the package whose algorithm trained the model."""
+        return "sb3-contrib" if ALGORITHM_CLASSES[self.algorithm][0] == "sb3_contrib" else "stable-baselines3"
+
+    @property
+    def input_names(self) -> list[str]:
+        names = [spec.name for spec in self.inputs]
+        return names + list(self.recurrent.inputs) if self.recurrent else names
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["action", *self.recurrent.outputs] if self.recurrent else ["action"]
 
 
-def build_actor(model: Any, algorithm: str) -> ExportableActor:
-    """Wrap ``model``'s policy as ``obs -> action`` with SB3's ``predict`` post-processing included."""
-    obs_space, action_space = model.observation_space, model.action_space
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise UnsupportedModelError(
-            f"observation space {obs_space} is not supported yet; the exporter handles flat Box observations"
-        )
-    if not isinstance(action_space, gym.spaces.Box):
-        raise UnsupportedModelError(
-            f"action space {action_space} is not supported yet; the exporter handles Box actions"
-        )
-    policy = model.policy
-    if getattr(policy, "squash_output", False):
-        raise UnsupportedModelError("squash_output=True (gSDE) policies are not supported yet")
-    if algorithm in ("PPO", "A2C"):
-        module = _BoxActorCritic(policy, action_space.low, action_space.high)
-    else:
-        raise UnsupportedModelError(f"algorithm {algorithm} is not supported yet")
+def build_actor(
+    model: Any,
+    algorithm: str,
+    *,
+    normalization: NormalizationStats | None = None,
+    image_layout: str | None = None,
+) -> ExportableActor:
+    """Wrap ``model``'s policy as ``inputs -> action`` with SB3's pre- and post-processing included."""
+    algorithm = canonical_algorithm(algorithm)
+    obs_space = model.observation_space
+    is_dict = isinstance(obs_space, gym.spaces.Dict)
+    inputs = observation_inputs(obs_space, image_layout, normalization)
+    adapter = ObservationAdapter(inputs, is_dict)
+    module = build_family_module(algorithm, model, adapter)
+    recurrent = None
+    if algorithm == "RECURRENTPPO":
+        lstm = model.policy.lstm_actor
+        recurrent = RecurrentSpec(n_layers=int(lstm.num_layers), hidden_size=int(lstm.hidden_size))
     return ExportableActor(
-        module=module.eval(), algorithm=algorithm, observation_space=obs_space, action_space=action_space
+        module=module.eval(),
+        algorithm=algorithm,
+        observation_space=obs_space,
+        action_space=model.action_space,
+        inputs=inputs,
+        is_dict=is_dict,
+        recurrent=recurrent,
+        normalization=normalization,
     )

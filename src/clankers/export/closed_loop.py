@@ -1,0 +1,172 @@
+"""Closed-loop evidence: the policy file and the SB3 model drive the same environment on the same seeds.
+
+Per-sample parity shows the graph matches ``predict`` on given observations; a deployment also depends on
+everything around it (observation layout, the runtime's state resets, integer actions reaching the env).
+Here both drive full episodes: episode ``i`` of each starts from ``env.reset(seed=seed + i)``; the returns
+must be equal and every observation along the two trajectories within a stated tolerance. The result is
+recorded in the file's ``parity`` metadata (``closed_loop``).
+
+The loop mirrors :func:`clankers.envs.rollout.evaluate` (same seeding, same episode records, compared by
+:func:`clankers.envs.rollout.compare_evaluations`), extended to recurrent state, Dict/image observations
+and any registered Gymnasium id as well as clankers task names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from clankers.envs.rollout import Episode, Evaluation, compare_evaluations
+from clankers.errors import ConfigError, ExportError
+from clankers.export.observations import env_observation_to_graph
+from clankers.export.parity import reference_observation
+from clankers.export.runner import GraphRunner
+from clankers.export.sb3 import ExportableActor
+
+#: Largest allowed |difference| between the two trajectories' observations (absolute, any element).
+TRAJECTORY_TOLERANCE = 1e-4
+
+StepFn = Callable[[dict[str, np.ndarray], bool], np.ndarray]
+
+
+def make_environment(env_id: str) -> gym.Env:
+    """A clankers task by short name or id, else any registered Gymnasium id."""
+    from clankers.envs import make_env
+
+    try:
+        return make_env(env_id)
+    except ConfigError:
+        pass
+    try:
+        return gym.make(env_id)
+    except Exception as exc:
+        raise ExportError(
+            f"cannot make environment {env_id!r} ({type(exc).__name__}: {exc}); pass a clankers task "
+            "(e.g. cartpole) or a registered Gymnasium id"
+        ) from exc
+
+
+@dataclass
+class ClosedLoopResult:
+    """The ``closed_loop`` part of the parity record."""
+
+    env: str
+    seeds: list[int]
+    returns: list[float]
+    reference_returns: list[float]
+    returns_equal: bool
+    max_trajectory_diff: float
+    max_action_diff: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.returns_equal and self.max_trajectory_diff <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "seeds": self.seeds,
+            "returns": self.returns,
+            "reference_returns": self.reference_returns,
+            "returns_equal": self.returns_equal,
+            "max_trajectory_diff": self.max_trajectory_diff,
+            "max_action_diff": self.max_action_diff,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+        }
+
+
+def _flat(obs: Any) -> np.ndarray:
+    """An observation as one float64 vector (Dict keys in order), so trajectories compare element-wise."""
+    if isinstance(obs, dict):
+        return np.concatenate([np.asarray(obs[k], dtype=np.float64).ravel() for k in obs])
+    return np.asarray(obs, dtype=np.float64).ravel()
+
+
+def _run(env_id: str, actor: ExportableActor, step: StepFn, episodes: int, seed: int) -> Evaluation:
+    env = make_environment(env_id)
+    result = Evaluation(task=env_id)
+    for index in range(episodes):
+        obs, _ = env.reset(seed=seed + index)
+        observations, actions = [_flat(obs)], []
+        total, length, terminated, truncated, start = 0.0, 0, False, False, True
+        while not (terminated or truncated):
+            action = step(env_observation_to_graph(actor.inputs, obs, env.observation_space), start)
+            start = False
+            env_action = int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
+            obs, reward, terminated, truncated, _ = env.step(env_action)
+            total += float(reward)
+            length += 1
+            observations.append(_flat(obs))
+            actions.append(np.asarray(action, dtype=np.float64).ravel())
+        result.episodes.append(
+            Episode(
+                seed=seed + index,
+                episode_return=total,
+                length=length,
+                terminated=bool(terminated),
+                observations=np.array(observations),
+                actions=np.array(actions),
+            )
+        )
+    env.close()
+    return result
+
+
+def _graph_step(actor: ExportableActor, runner: GraphRunner) -> StepFn:
+    state: list[Any] = [None]
+
+    def step(feed: dict[str, np.ndarray], start: bool) -> np.ndarray:
+        if actor.recurrent is None:
+            return runner.act(feed)[0]
+        if state[0] is None:
+            state[0] = runner.initial_state(1)
+        action, state[0] = runner.step(feed, state[0], np.array([start]))
+        return action[0]
+
+    return step
+
+
+def _model_step(actor: ExportableActor, model: Any) -> StepFn:
+    state: list[Any] = [None]
+
+    def step(feed: dict[str, np.ndarray], start: bool) -> np.ndarray:
+        obs = reference_observation(actor, feed)
+        if actor.recurrent is None:
+            return model.predict(obs, deterministic=True)[0][0]
+        action, state[0] = model.predict(
+            obs, state=state[0], episode_start=np.array([start]), deterministic=True
+        )
+        return action[0]
+
+    return step
+
+
+def closed_loop(
+    actor: ExportableActor,
+    model: Any,
+    runner: GraphRunner,
+    env_id: str,
+    episodes: int = 3,
+    seed: int = 0,
+    tolerance: float = TRAJECTORY_TOLERANCE,
+) -> ClosedLoopResult:
+    """Run the graph and ``predict`` for ``episodes`` seeded episodes each and compare them."""
+    graph_run = _run(env_id, actor, _graph_step(actor, runner), episodes, seed)
+    model_run = _run(env_id, actor, _model_step(actor, model), episodes, seed)
+    comparison = compare_evaluations(graph_run, model_run, tolerance)
+    return ClosedLoopResult(
+        env=env_id,
+        seeds=[seed + i for i in range(episodes)],
+        returns=[float(r) for r in graph_run.returns],
+        reference_returns=[float(r) for r in model_run.returns],
+        returns_equal=comparison.returns_equal,
+        max_trajectory_diff=comparison.max_observation_diff,
+        max_action_diff=comparison.max_action_diff,
+        tolerance=tolerance,
+    )
