@@ -311,3 +311,30 @@ def test_register_task_gives_single_and_vector_envs(user_task: Path) -> None:
     vec.close()
     with pytest.raises(ConfigError, match="already registered"):
         register_task(_config_with(), env_id=env_id)
+
+
+def test_sensor_observations_imu_and_joint_torque() -> None:
+    import tomllib
+
+    data = tomllib.loads(shipped_task_config("pendulum").read_text())
+    data["start"] = {"joints": {"hinge": {"position": [np.pi, np.pi]}}}  # hanging straight down, at rest
+    data["observations"] = [
+        {"kind": "sensor", "type": "imu", "name": "imu", "body": "rod", "offset": [0.0, 0.0, 1.0]},
+        {"kind": "sensor", "type": "joint_torque", "name": "torque"},
+        {"kind": "sensor", "type": "pose", "name": "tip", "body": "rod", "offset": [0.0, 0.0, 1.0]},
+    ]
+    env = TaskEnv(data)
+    names = env.observation_names
+    assert names[:6] == tuple(f"imu.{q}_{a}" for q in ("accel", "gyro") for a in "xyz")
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.zeros(1, dtype=np.float32))
+    # At rest the accelerometer reads +g upwards; the rod's +z axis points down, so -9.81 along it.
+    np.testing.assert_allclose(obs[:6], [0, 0, -9.81, 0, 0, 0], atol=1e-3)
+    assert obs[names.index("torque.hinge")] == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(obs[[names.index(f"tip.pos_{a}") for a in "xyz"]], [0, 0, -1.0], atol=1e-4)
+    obs, *_ = env.step(np.array([0.5], dtype=np.float32))
+    assert obs[names.index("torque.hinge")] == pytest.approx(1.0, abs=1e-6)  # half of the 2 N m motor
+    assert obs[4] > 0.0  # and the rod starts turning about +y
+    data["observations"].append({"kind": "sensor", "type": "pose", "name": "imu", "body": "rod"})
+    with pytest.raises(ConfigError, match="more than once"):
+        TaskEnv(data)

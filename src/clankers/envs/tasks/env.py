@@ -111,6 +111,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._noise_rng = np.random.default_rng(0)
         n = len(self.layout)
         self.state = state = TaskState.for_scene(self.scene)
+        state.sim = self.sim
         self._qpos_idx, self._qvel_idx = self.layout.qpos_indices, self.layout.qvel_indices
 
         # Points and targets: register the live arrays first, so terms can bind to them.
@@ -123,7 +124,6 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
                 (point.name, robot, self.scene.body_id(robot, point.body), np.array(point.offset))
             )
         self._points = PointTracker(state, point_specs)
-        self._has_points = bool(point_specs)
         for target in cfg.targets:
             state.targets[target.name] = np.zeros(3)
             owner = target.robot or (state.point_robots.get(target.point) if target.point else None)
@@ -137,6 +137,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
             [*cfg.terminations, Timeout(name="timeout", steps=cfg.max_episode_steps)], state, self._success
         )
         self._build_observation(n)
+        sensor_stages = [t.stage(state) for t in cfg.observations if hasattr(t, "stage")]
+        self._stage = max([1 if point_specs else 0, *sensor_stages])
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         self.action_slices = dict(self.scene.joint_slices)
 
@@ -146,6 +148,12 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         robots = self.scene.robot_names
         order = {name: i for i, name in enumerate(robots)}
         terms = list(enumerate(self.config.observations))
+        sensor_names = [t.name for t in self.config.observations if t.kind == "sensor"]
+        repeated = sorted({n for n in sensor_names if sensor_names.count(n) > 1})
+        if repeated:
+            raise ConfigError(
+                f"sensor names {repeated} are used more than once; give each sensor its own name"
+            )
         if len(robots) > 1:  # group by robot; a lone robot keeps the declared order
             terms.sort(key=lambda it: (order.get(it[1].owner(self.state), len(robots)), it[0]))  # type: ignore[arg-type]
         names: list[str] = []
@@ -231,11 +239,14 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         data = self.sim.data
         data.qpos.take(self._qpos_idx, out=self.state.qpos)
         data.qvel.take(self._qvel_idx, out=self.state.qvel)
-        if self._has_points:
-            # mj_step leaves body poses one substep behind qpos (they are computed before integrating);
-            # recompute them so points agree exactly with the joint angles observed alongside.
+        # mj_step leaves derived quantities one substep behind qpos (computed before integrating);
+        # recompute what the terms read, so everything observed describes the same instant.
+        if self._stage >= 2:  # sensors reading velocities, accelerations or contacts
+            mujoco.mj_forward(self.sim.model, data)
+            mujoco.mj_rnePostConstraint(self.sim.model, data)
+        elif self._stage >= 1:  # points and body poses
             mujoco.mj_kinematics(self.sim.model, data)
-            self._points.update(data)
+        self._points.update(data)
 
     def _observation(self) -> np.ndarray:
         obs = self._obs

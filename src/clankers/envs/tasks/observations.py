@@ -15,6 +15,7 @@ terms without a robot last), so each robot's part is one contiguous slice
 | `target_position` | 3            | a target in the world frame (m)                             |
 | `point_to_target` | 3            | target minus point (m): the direction to move               |
 | `last_action`     | n            | the previous command                                        |
+| `sensor`          | per sensor   | a :mod:`clankers.sim.sensors` sensor: ``type = "imu"`` (accel, gyro), ``"pose"`` (position + quaternion), ``"contact_force"``, ``"range_finder"``, ``"joint_torque"`` |
 
 ``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
 
@@ -172,6 +173,78 @@ class LastAction(_JointTerm):
         return lambda out: action.take(idx, out=out)
 
 
+class SensorObservation(_ObservationTerm):
+    """One of :mod:`clankers.sim.sensors`, read after MuJoCo's derived quantities are refreshed.
+
+    ``body``/``bodies`` are the robot's link names (prefixed for the scene automatically); the other
+    fields are the sensor's own arguments. Entries are named ``"<name>.<axis>"``.
+    """
+
+    kind: Literal["sensor"] = "sensor"
+    type: Literal["imu", "pose", "contact_force", "range_finder", "joint_torque"]
+    name: str
+    robot: str | None = None
+    body: str | None = None
+    bodies: list[str] | None = None
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    directions: list[tuple[float, float, float]] | None = None
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    max_range: float = 10.0
+    joints: list[str] | None = None
+
+    def owner(self, state: TaskState) -> str | None:
+        return self.robot
+
+    def _sensor(self, state: TaskState):  # type: ignore[no-untyped-def]
+        """The bound sensor, built once per state (terms are shared, sensors are per environment)."""
+        cache = state.sensors
+        if self.name not in cache:
+            from clankers.errors import ConfigError
+            from clankers.sim import sensors
+
+            scene = state.scene
+            prefix = scene.prefixes[scene._robot_or_only(self.robot)]
+            needs_body = self.type in ("imu", "pose", "range_finder")
+            if needs_body and self.body is None:
+                raise ConfigError(f"sensor {self.name!r} ({self.type}) needs `body = <link name>`")
+            body = prefix + (self.body or "")
+            if self.type == "imu":
+                sensor = sensors.IMU(self.name, body, self.offset)
+            elif self.type == "pose":
+                sensor = sensors.Pose(self.name, body, self.offset)
+            elif self.type == "contact_force":
+                if not self.bodies:
+                    raise ConfigError(f"sensor {self.name!r} (contact_force) needs `bodies = [<link names>]`")
+                sensor = sensors.ContactForce(self.name, [prefix + b for b in self.bodies])
+            elif self.type == "range_finder":
+                if not self.directions:
+                    raise ConfigError(
+                        f"sensor {self.name!r} (range_finder) needs `directions = [[x, y, z], ...]`"
+                    )
+                sensor = sensors.RangeFinder(self.name, body, self.directions, self.origin, self.max_range)
+            else:
+                joints = None
+                if self.joints is not None or self.robot is not None:
+                    layout_names = scene.robot.layout.names
+                    joints = [layout_names[i] for i in scene.joint_indices(self.robot, self.joints)]
+                sensor = sensors.JointTorques(self.name, joints)
+            if state.sim is None:
+                raise ConfigError("sensor observations need the environment's simulation")
+            sensor.bind(state.sim.model, scene.robot.layout)
+            cache[self.name] = sensor
+        return cache[self.name]
+
+    def stage(self, state: TaskState) -> int:
+        return int(self._sensor(state).stage)
+
+    def names(self, state: TaskState) -> list[str]:
+        return list(self._sensor(state).labels)
+
+    def bind(self, state: TaskState) -> Writer:
+        sensor, sim = self._sensor(state), state.sim
+        return lambda out: sensor.read(sim.model, sim.data, out)
+
+
 Observation = Annotated[
     Union[  # noqa: UP007 - pydantic's discriminated unions read clearer this way
         JointPosition,
@@ -182,6 +255,7 @@ Observation = Annotated[
         TargetPosition,
         PointToTarget,
         LastAction,
+        SensorObservation,
     ],
     Field(discriminator="kind"),
 ]

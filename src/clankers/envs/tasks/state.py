@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -41,6 +42,8 @@ class TaskState:
     point_robots: dict[str, str] = field(default_factory=dict)
     target_robots: dict[str, str | None] = field(default_factory=dict)
     step_count: int = 0
+    sim: Any = None  # the environment's Simulation, for terms that read MuJoCo directly (sensors)
+    sensors: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_scene(cls, scene: Scene) -> TaskState:
