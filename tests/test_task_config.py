@@ -338,3 +338,32 @@ def test_sensor_observations_imu_and_joint_torque() -> None:
     data["observations"].append({"kind": "sensor", "type": "pose", "name": "imu", "body": "rod"})
     with pytest.raises(ConfigError, match="more than once"):
         TaskEnv(data)
+
+
+def test_domain_randomization_declared_in_the_config() -> None:
+    pytest.importorskip("clankers.sim.randomization")
+    data = _config_with(
+        randomization={
+            "link_mass": {"forearm": {"scale": [0.5, 1.5]}},
+            "joint_damping": {"*": {"uniform": [0.0, 0.5]}},
+        }
+    )
+    env, again, plain = TaskEnv(data), TaskEnv(data), TaskEnv(_config_with())
+    _, info = env.reset(seed=3)
+    assert set(info["randomization"]) == {
+        "link_mass.forearm",
+        "joint_damping.j1_shoulder",
+        "joint_damping.j2_elbow",
+    }
+    assert info == again.reset(seed=3)[1]  # the same seed applies the same values
+    assert (
+        env.sim.model.body_mass[env.scene.body_id(None, "forearm")]
+        == info["randomization"]["link_mass.forearm"]
+    )
+    assert env.reset(seed=4)[1]["randomization"] != info["randomization"]
+    # Randomization has its own stream: start states and targets of a seed do not change with it.
+    env.reset(seed=3)
+    plain.reset(seed=3)
+    np.testing.assert_array_equal(env.state.qpos, plain.state.qpos)
+    np.testing.assert_array_equal(env.state.targets["target"], plain.state.targets["target"])
+    assert plain.sim.model.body_mass[plain.scene.body_id(None, "forearm")] == pytest.approx(0.6)  # untouched

@@ -143,6 +143,8 @@ class TaskConfig(Term):
     | `success`           | the success condition, see :mod:`~clankers.envs.tasks.conditions`     |
     | `actuators`         | actuator per joint name or glob: a preset name or a table, see :mod:`clankers.sim.actuators` (joints not listed keep the ideal URDF-effort motor) |
 
+    | `randomization`     | per-episode domain randomization, see :mod:`clankers.sim.randomization` (link masses, friction, damping, actuators, gravity, pushes, actuation noise) |
+
     Sensor noise is declared per observation term (``noise = ...``, see :mod:`clankers.sim.noise`).
     """
 
@@ -159,6 +161,7 @@ class TaskConfig(Term):
     terminations: list[TerminationTerm] = Field(default_factory=list)
     success: Condition | None = None
     actuators: dict[str, Any] = Field(default_factory=dict)
+    randomization: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> TaskConfig:

@@ -8,8 +8,8 @@ other instances, so N copies can be stepped from N threads.
 
 Randomness comes from the seed hierarchy of :mod:`clankers.sim.seeding`: ``reset(seed=s)`` restarts
 it at root ``s`` (``reset()`` moves on to the next episode), and each episode gives every subsystem its
-own generator: ``start_state`` (start positions, then velocities), ``task`` (targets, in declaration
-order) and ``noise`` (observation noise). Adding noise to a sensor therefore never changes the start
+own generator: ``randomization`` (model parameters, pushes, actuation noise), ``start_state`` (start
+positions, then velocities), ``task`` (targets, in declaration order) and ``noise`` (observation noise). Adding noise to a sensor therefore never changes the start
 states or targets of a seed. The same seed gives the same episodes bit for bit; another seed gives
 other episodes. (Gymnasium's ``np_random`` is seeded too, for wrappers that use it.)
 """
@@ -33,7 +33,7 @@ from clankers.envs.tasks.terminations import CompositeTermination, Timeout
 from clankers.errors import ConfigError
 from clankers.sim import SimConfig, Simulation, validate_command
 from clankers.sim.noise import AxisNoise, build_noise
-from clankers.sim.seeding import NOISE, START_STATE, TASK, EpisodeCounter, EpisodeSeeds
+from clankers.sim.seeding import NOISE, RANDOMIZATION, START_STATE, TASK, EpisodeCounter, EpisodeSeeds
 
 _MAX_TARGET_DRAWS = 100
 
@@ -109,6 +109,13 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._episodes = EpisodeCounter()
         self.episode_seeds: EpisodeSeeds | None = None
         self._noise_rng = np.random.default_rng(0)
+        self._randomizer = None
+        self.randomization_applied: dict[str, float] = {}
+        if cfg.randomization:
+            from clankers.sim.randomization import DomainRandomizer
+
+            # Gives the simulation its own model copy, which then varies episode by episode.
+            self._randomizer = DomainRandomizer(cfg.randomization, self.sim)
         n = len(self.layout)
         self.state = state = TaskState.for_scene(self.scene)
         state.sim = self.sim
@@ -261,6 +268,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self.episode_seeds = episode = self._episodes.next(seed)
+        if self._randomizer is not None:  # before the start state: it re-derives model constants
+            self.randomization_applied = self._randomizer.reset(episode.generator(RANDOMIZATION))
         rng = episode.generator(START_STATE)
         low, high = self._start_low, self._start_high
         qpos = np.clip(
@@ -283,14 +292,20 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._noise_rng = episode.generator(NOISE)
         for noise, _ in self._noises:
             noise.reset(self._noise_rng)
-        return self._observation(), {"is_success": bool(self._success()) if self._success else False}
+        info: dict[str, Any] = {"is_success": bool(self._success()) if self._success else False}
+        if self._randomizer is not None:
+            info["randomization"] = dict(self.randomization_applied)
+        return self._observation(), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         return self.step_unchecked(validate_command(action, len(self.layout)))
 
     def step_unchecked(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """:meth:`step` for a ``command`` already validated (a vector env checks the whole batch once)."""
-        self.sim.step(command)
+        if self._randomizer is not None:  # actuation noise and pushes
+            self._randomizer.step(command)
+        else:
+            self.sim.step(command)
         state = self.state
         state.action[:] = command
         state.step_count += 1
