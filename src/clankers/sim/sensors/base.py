@@ -85,7 +85,8 @@ class SensorSuite:
         model: the MuJoCo model (a :class:`~clankers.sim.Simulation`'s ``model``).
         layout: the robot's joint layout (joint sensors need it; ``None`` for bare MJCF models).
         noise: optional noise per sensor name: a chain, a preset name, or ``{axis pattern: chain}`` where
-            patterns match the sensor's labels (see :mod:`clankers.sim.noise`).
+            patterns match the sensor's axis names without the sensor's name (``"accel_*"``,
+            ``"*.velocity"``; see :mod:`clankers.sim.noise`).
         dt: sampling period in seconds (the control period), for random-walk noise.
     """
 
@@ -115,13 +116,15 @@ class SensorSuite:
         self.labels = tuple(label for s in self.sensors for label in s.labels)
         self.stage = max((s.stage for s in self.sensors), default=Stage.STATE)
         self.noise: dict[str, AxisNoise] = {
-            name: build_noise(spec, self._sensor(name).labels, dt) for name, spec in (noise or {}).items()
+            name: build_noise(spec, self._axes(name), dt) for name, spec in (noise or {}).items()
         }
         self.noise = {name: n for name, n in self.noise.items() if not n.empty}
         self._rng: np.random.Generator | None = None
 
-    def _sensor(self, name: str) -> Sensor:
-        return next(s for s in self.sensors if s.name == name)
+    def _axes(self, name: str) -> list[str]:
+        """A sensor's labels without its name prefix (``accel_x``), which noise patterns match."""
+        sensor = next(s for s in self.sensors if s.name == name)
+        return [label.removeprefix(f"{name}.") for label in sensor.labels]
 
     def describe(self) -> list[dict[str, Any]]:
         """Plain-data observation layout: name, start, size and labels of each sensor."""
