@@ -44,7 +44,7 @@ from clankers.policy.graph import (
     metadata_dict,
 )
 from clankers.policy.spaces import BoxSpace, DictSpace
-from clankers.policy.spec import PolicyMetadata
+from clankers.policy.spec import KEYS_1_0, PolicyMetadata
 
 _FLOAT = frozenset({"float32", "float64", "float16"})
 _INT_OUT = frozenset({"int64", "int32"})
@@ -146,6 +146,8 @@ class OnnxPolicy:
         threads: onnxruntime intra-op threads (1 is best for small policies at batch 1).
         expected_layout: the caller's observation layout (a list of names, or a mapping of Dict key to
             names); loading fails with :class:`ObservationLayoutError` unless the file declares the same.
+        strict: refuse files that omit any of the nine required metadata keys instead of applying the
+            format's defaults (for deployments that must only run complete, exporter-written files).
     """
 
     def __init__(
@@ -155,10 +157,18 @@ class OnnxPolicy:
         *,
         threads: int = 1,
         expected_layout: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+        strict: bool = False,
     ) -> None:
         self.path = Path(path)
         model = load_model(self.path)
         self.raw_metadata: dict[str, str] = metadata_dict(model)
+        if strict:
+            missing = [k for k in KEYS_1_0 if k not in self.raw_metadata]
+            if missing:
+                raise MetadataError(
+                    f"{self.path.name!r} lacks required metadata {missing}; strict loading refuses incomplete "
+                    "files (load with strict=False to use the format's defaults, or re-export the policy)."
+                )
         self.metadata: PolicyMetadata = PolicyMetadata.from_metadata_props(self.raw_metadata)
         inputs, outputs = graph_inputs(model), graph_outputs(model)
         del model
@@ -310,7 +320,7 @@ class OnnxPolicy:
         if not meta.recurrent:
             return [], None
         if meta.recurrent_state is None:
-            raise PolicyError(
+            raise MetadataError(
                 f"{str(self.path)!r} declares recurrent=true without recurrent_state, so this runtime cannot "
                 "know which tensors carry the state; re-export it with format 1.1 metadata."
             )

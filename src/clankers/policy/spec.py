@@ -142,8 +142,9 @@ def check_major(text: str) -> tuple[int, int, int]:
 def _format_validation_error(err: ValidationError) -> str:
     parts = []
     for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "metadata"
-        parts.append(f"{where}: {item['msg']}")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 
