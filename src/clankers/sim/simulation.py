@@ -47,6 +47,9 @@ class Simulation:
                 self.model = copy.copy(robot.model)  # the bank re-gears motors: never touch the shared model
                 self.actuators = ActuatorBank(self.model, robot.layout, configs, robot.config.physics_dt)
         self.data = mujoco.MjData(self.model)
+        # A live view of the bad-acceleration warning counter: reading ``.number`` off it costs ~0.07 µs,
+        # looking it up through ``data.warning[...]`` every step ~1 µs (3% of a cart-pole step).
+        self._badqacc = self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC]
         self.layout = robot.layout
         self.substeps = robot.config.substeps
         self._qpos_idx = self.layout.qpos_indices
@@ -87,7 +90,7 @@ class Simulation:
             else:
                 self.data.ctrl[self._act_idx] = command
             mujoco.mj_step(self.model, self.data, nstep=self.substeps)
-        if self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number:
+        if self._badqacc.number:
             raise SimulationError(
                 f"MuJoCo reported unstable accelerations at t={self.data.time:.4f} s; lower physics_dt or "
                 "check masses/inertias in the URDF"
