@@ -25,7 +25,7 @@ import numpy as np
 
 from clankers.envs import resolve_task
 from clankers.errors import ConfigError
-from clankers.train.ppo import TrainResult, _make_vec_env, plot_training_curve
+from clankers.train.ppo import TrainResult, _make_vec_env
 
 
 @dataclass
@@ -164,7 +164,7 @@ def train_sac(
     tmp = out / "model.tmp.zip"
     model.save(tmp)
     tmp.replace(model_path)
-    curve_path = plot_training_curve(history, out / "training_curve.png", config.task, config.target_return)
+    curve_path = plot_sac_curve(history, out / "training_curve.png", config.task, config.target_return)
     solved = bool(config.target_return is not None and eval_mean >= config.target_return)
     result = TrainResult(
         model_path=model_path,
@@ -193,3 +193,31 @@ def train_sac(
     env.close()
     eval_env.close()
     return result
+
+
+def plot_sac_curve(history: dict[str, list[float]], path: Path, task: str, target: float | None) -> Path:
+    """Training episode returns and deterministic evaluations (return, and success rate on a second axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(history["episode_steps"], history["episode_return"], ".", alpha=0.3, label="training episode")
+    if history["eval_steps"]:
+        ax.plot(history["eval_steps"], history["eval_mean"], "o-", label="deterministic evaluation")
+    if target is not None:
+        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(f"SAC on {task}")
+    ax.legend(loc="lower right")
+    if history["eval_steps"]:
+        rate = ax.twinx()
+        rate.plot(history["eval_steps"], history["eval_success_rate"], "s:", color="tab:green")
+        rate.set_ylabel("evaluation success rate", color="tab:green")
+        rate.set_ylim(-0.05, 1.05)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
