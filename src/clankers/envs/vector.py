@@ -548,17 +548,21 @@ class ClankersVectorEnv(VectorEnv):
             env.close()
 
 
-def vector_entry_point(env_entry_point: str) -> Callable[..., ClankersVectorEnv]:
+def vector_entry_point(env_entry_point: EnvFactory | str) -> Callable[..., ClankersVectorEnv]:
     """A Gymnasium ``vector_entry_point`` for a task whose single env is ``env_entry_point``.
 
-    ``gymnasium.make_vec`` calls it as ``creator(num_envs=N, **kwargs)``; the task's entry point string
-    is bound here so one vector env class serves every registered task.
+    ``gymnasium.make_vec`` calls it as ``creator(num_envs=N, **kwargs)``, without the task's id; the
+    task's single-env entry point (class, factory or ``"module:Class"``) is bound here, so one vector
+    env class serves every registered task.
     """
 
     def create(num_envs: int = 1, **kwargs: Any) -> ClankersVectorEnv:
         return ClankersVectorEnv(env_entry_point, num_envs, **kwargs)
 
-    create.__name__ = create.__qualname__ = f"vector_entry_point[{env_entry_point}]"
+    label = (
+        env_entry_point if isinstance(env_entry_point, str) else getattr(env_entry_point, "__name__", "env")
+    )
+    create.__name__ = create.__qualname__ = f"vector_entry_point[{label}]"
     return create
 
 
