@@ -526,7 +526,7 @@ def test_a_batch_with_one_bad_action_steps_no_env() -> None:
 
 
 def test_payload_too_large_response_is_replaced_by_error_104() -> None:
-    huge = spaces.Box(-1, 1, (1_800_000,), np.float32)  # ~18 MB of JSON numbers
+    huge = spaces.Box(-1, 1, (1_000_000,), np.float32)  # ~22 MB of JSON numbers
     session = ready(1, observation_space=huge)
     expect_error(session, {"type": "reset", "seed": 1234}, 104)
     assert call(session, {"type": "ping", "timestamp": 2})[0]["type"] == "pong"
