@@ -589,3 +589,15 @@ def test_vectorized_batch_decoding_equals_one_by_one() -> None:
     batch = codec.decode_batch(wires)
     assert isinstance(batch, np.ndarray) and batch.dtype == np.float32 and batch.shape == (9, 2)
     np.testing.assert_array_equal(batch, np.stack([codec.decode(w) for w in wires]))
+
+
+def test_with_several_envs_step_needs_only_env_0() -> None:
+    session = ready(2)
+    call(session, {"type": "reset", "seed": 1})  # env 0 only
+    assert session.state is State.READY
+    assert call(session, {"type": "step", "action": {"Continuous": [0, 0]}})[0]["type"] == "step"
+    assert "[1]" in expect_error(
+        session, {"type": "batch_step", "actions": [{"Continuous": [0, 0]}] * 2}, 301
+    )
+    call(session, {"type": "batch_reset", "env_ids": [1]})
+    assert session.state is State.EPISODE_RUNNING

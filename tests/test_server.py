@@ -382,3 +382,54 @@ def test_clankers_tasks_serve_batches_through_their_threaded_vector_env() -> Non
         s.close()
     infos = {"a": np.array([1, 2, 3]), "_a": np.array([True, False, True]), "d": {"x": np.zeros(3)}}
     assert split_infos(infos, 3) == [{"a": 1, "d": {"x": 0.0}}, {"d": {"x": 0.0}}, {"a": 3, "d": {"x": 0.0}}]
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.2.0"])
+@pytest.mark.parametrize(
+    ("obs_space", "act_space"),
+    [
+        (gym.spaces.Box(0, 255, (4, 5, 3), np.uint8), gym.spaces.Discrete(3)),
+        (
+            gym.spaces.Dict({"pos": gym.spaces.Box(-9, 9, (2,), np.float32), "mode": gym.spaces.Discrete(4)}),
+            gym.spaces.MultiDiscrete([2, 3]),
+        ),
+        (gym.spaces.Box(-9, 9, (2, 3), np.float32), gym.spaces.MultiBinary(2)),
+    ],
+    ids=["image", "dict", "box2d"],
+)
+def test_python_clients_rebuild_every_space_kind(version: str, obs_space: Any, act_space: Any) -> None:
+    from server_toy_envs import ToyEnv
+
+    source = toy_source(observation_space=obs_space, action_space=act_space, horizon=3)
+    with serving(source, num_envs=2) as server:
+        env = RemoteEnv(*server.address, protocol_version=version)
+        assert env.client.protocol_version == version
+        obs, _ = env.reset(seed=4)
+        local = ToyEnv(observation_space=obs_space, action_space=act_space)
+        expected, _ = local.reset(seed=4)
+        assert env.observation_space.contains(obs)
+
+        def same(a: Any, b: Any) -> None:
+            if isinstance(b, dict):
+                for key in b:
+                    np.testing.assert_array_equal(a[key], b[key])
+            else:
+                np.testing.assert_array_equal(np.asarray(a).ravel(), np.asarray(b).ravel())
+
+        same(obs, expected)
+        obs = env.step(env.action_space.sample())[0]
+        same(obs, local.step(local.action_space.sample())[0])
+        env.close()
+
+        venv = RemoteVectorEnv(*server.address, protocol_version=version)
+        batch, _ = venv.reset(seed=[4, 5])
+        assert venv.observation_space.contains(batch)
+        finals = 0
+        for _ in range(4):  # crosses an episode end (horizon 3): SameStep autoreset
+            batch, _, terminated, _, infos = venv.step(venv.action_space.sample())
+            assert venv.observation_space.contains(batch)
+            finals += int(terminated.sum())
+            if terminated.any():
+                assert infos["_final_obs"].tolist() == terminated.tolist()
+        assert finals == 2
+        venv.close()

@@ -76,7 +76,8 @@ class Session:
 
     Env ``i`` of a batch is ``envs[i]``; the single-env requests ``reset``/``step`` address env 0. The
     session is *episode running* when every env has a live episode, *ready* once any env's episode ended
-    (or before the first reset), so a finished env is always reset before it is stepped again.
+    (or before the first reset), so a finished env is always reset before it is stepped again. With
+    several envs, ``step`` needs only env 0's episode, so a single-env client can use a batch server.
     """
 
     def __init__(self, source: EnvSource, num_envs: int = 1) -> None:
@@ -121,7 +122,10 @@ class Session:
                 ErrorCode.UNKNOWN_TYPE,
                 f"unknown message type {kind!r:.60}; requests are: {', '.join(sorted(REQUEST_TYPES))}",
             )
-        if kind not in ALLOWED[self.state]:
+        if kind not in ALLOWED[self.state] and not (
+            kind == "step" and self._live[0] and self.state is State.READY
+        ):
+            # (With several envs, ``step`` addresses env 0 alone and needs only env 0's episode.)
             raise self._wrong_state(kind)
         return getattr(self, f"_on_{kind}")(message)
 
@@ -151,7 +155,7 @@ class Session:
         if self.state is State.CONNECTED:
             return fail(ErrorCode.NOT_INITIALIZED, f"not initialized: {text}; send 'init' first")
         if kind in ("step", "batch_step"):
-            dead = [i for i, live in enumerate(self._live) if not live]
+            dead = [0] if kind == "step" else [i for i, live in enumerate(self._live) if not live]
             return fail(ErrorCode.NOT_RESET, f"not reset: {text}; env(s) {dead} need 'reset'/'batch_reset'")
         return fail(ErrorCode.UNEXPECTED_MESSAGE, text)
 
