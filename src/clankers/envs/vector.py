@@ -108,7 +108,14 @@ class _SlicePool:
         except BaseException as exc:
             first = exc
         for k in range(1, self.n_threads):
-            self._done[k].acquire()
+            # Wait for every worker even through a KeyboardInterrupt: returning while one still steps
+            # would let the next run() see its stale "done" and race it. Re-raised below.
+            while True:
+                try:
+                    self._done[k].acquire()
+                    break
+                except BaseException as exc:
+                    first = first or exc
         self._work = None
         errors = [first, *self._errors[1:]]
         self._errors = [None] * self.n_threads
@@ -180,6 +187,9 @@ class ClankersVectorEnv(VectorEnv):
     ``gymnasium.make_vec(task_id, num_envs=N, vectorization_mode="vector_entry_point", **kwargs)`` builds
     one through the task's registered vector entry point; ``autoreset_mode`` and ``num_threads`` may be
     passed there as keyword arguments too.
+
+    One caller at a time: ``reset``/``step`` hand the batch to the pool and return when it is done, so
+    do not call them concurrently from several threads (use one vector env per thread instead).
     """
 
     def __init__(
