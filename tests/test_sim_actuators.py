@@ -62,6 +62,11 @@ def pipeline(
     return ActuatorPipeline([config], [effort], [lower], [upper], DT)
 
 
+def joint_inertia(config: ActuatorConfig) -> float:
+    """Rotor inertia plus the motor's reflected inertia J_m N^2 (the pipeline adds it as armature)."""
+    return INERTIA + config.transmission.motor_inertia * config.transmission.gear_ratio**2
+
+
 def run(sim: Simulation, command: float, seconds: float) -> None:
     for _ in range(round(seconds / (sim.substeps * DT))):
         sim.step(np.array([command]))
@@ -163,8 +168,10 @@ def test_torque_control_through_gearbox_accelerates_rotor(rotor):
     sim = Simulation(rotor, actuators={"spin": config})
     sim.reset()
     run(sim, 0.5, 0.5)  # half of the peak joint torque 10 * 0.8 * 0.2 = 1.6 N m
-    assert sim.joint_velocities()[0] == pytest.approx(0.8 * 0.5 / INERTIA, rel=1e-6)
-    assert sim.data.actuator_force[0] == pytest.approx(0.8)
+    assert joint_inertia(config) == pytest.approx(0.101)  # 1e-5 kg m^2 rotor x 10^2
+    assert sim.model.dof_armature[0] == pytest.approx(0.001)
+    assert sim.joint_velocities()[0] == pytest.approx(0.8 * 0.5 / joint_inertia(config), rel=1e-6)
+    assert sim.data.qfrc_actuator[0] == pytest.approx(0.8)
 
 
 def test_ideal_motor_speed_limit_sets_terminal_velocity(rotor):
@@ -172,7 +179,7 @@ def test_ideal_motor_speed_limit_sets_terminal_velocity(rotor):
     sim = Simulation(rotor, actuators={"spin": config})
     sim.reset()
     run(sim, 1.0, 3.0)  # dv/dt = (1 - v/20) / I: v -> 20 with time constant 2 s... 3 s gives 1 - e^-1.5
-    expected = 20.0 * (1 - math.exp(-3.0 / (20.0 * INERTIA)))
+    expected = 20.0 * (1 - math.exp(-3.0 / (20.0 * joint_inertia(config))))
     assert sim.joint_velocities()[0] == pytest.approx(expected, rel=2e-3)
 
 
@@ -183,8 +190,9 @@ def test_dc_motor_reaches_joint_side_no_load_speed(rotor):
     )
     sim = Simulation(rotor, actuators={"spin": config})
     sim.reset()
-    run(sim, 1.0, 4.0)  # time constant I w0 / (N^2 T_s) = 0.1 * 300 / (900 * 0.05) = 0.67 s
-    assert sim.joint_velocities()[0] == pytest.approx(10.0 * (1 - math.exp(-4.0 / (2 / 3))), rel=2e-3)
+    run(sim, 1.0, 1.0)  # dv/dt = N T_s (1 - N v / w0) / I: time constant I w0 / (N^2 T_s) = 0.73 s
+    time_constant = joint_inertia(config) * 300.0 / (900.0 * 0.05)
+    assert sim.joint_velocities()[0] == pytest.approx(10.0 * (1 - math.exp(-1.0 / time_constant)), rel=2e-3)
 
 
 def test_position_pd_matches_damped_oscillator(rotor):
@@ -193,7 +201,8 @@ def test_position_pd_matches_damped_oscillator(rotor):
     sim = Simulation(rotor, actuators={"spin": config})
     sim.reset()
     target = 0.3 * math.pi  # unlimited joint: command 0.3 -> 0.3 pi
-    wn, zeta = math.sqrt(kp / INERTIA), kd / (2 * math.sqrt(kp * INERTIA))
+    inertia = joint_inertia(config)
+    wn, zeta = math.sqrt(kp / inertia), kd / (2 * math.sqrt(kp * inertia))
     wd = wn * math.sqrt(1 - zeta**2)
     times, errors = [], []
     for _ in range(100):
@@ -213,7 +222,8 @@ def test_viscous_friction_gives_terminal_velocity(rotor):
     sim = Simulation(rotor, actuators={"spin": config})
     sim.reset()
     run(sim, 1.0, 2.0)  # v(t) = (tau / c) (1 - exp(-c t / I))
-    assert sim.joint_velocities()[0] == pytest.approx(2.0 * (1 - math.exp(-0.5 * 2.0 / INERTIA)), rel=1e-3)
+    expected = 2.0 * (1 - math.exp(-0.5 * 2.0 / joint_inertia(config)))
+    assert sim.joint_velocities()[0] == pytest.approx(expected, rel=1e-3)
 
 
 def test_stiction_holds_below_breakaway_and_coulomb_acts_above(rotor):
@@ -225,7 +235,7 @@ def test_stiction_holds_below_breakaway_and_coulomb_acts_above(rotor):
     assert abs(sim.joint_positions()[0]) < 5e-4  # a stiff constraint, not a lock: it creeps ~0.1 mrad/s
     sim.reset()
     run(sim, 0.9, 1.0)  # above breakaway: accelerates at (0.9 - 0.3) / I once moving
-    assert sim.joint_velocities()[0] == pytest.approx((0.9 - 0.3) / INERTIA * 1.0, rel=0.02)
+    assert sim.joint_velocities()[0] == pytest.approx((0.9 - 0.3) / joint_inertia(config) * 1.0, rel=0.02)
 
 
 def test_backlash_delays_torque_by_gap_crossing_time(rotor):
@@ -241,8 +251,10 @@ def test_backlash_delays_torque_by_gap_crossing_time(rotor):
     # From the centre of the gap the input side travels gap / 2 under torque / (J N^2) before engaging.
     t_gap = math.sqrt(gap * motor_inertia * ratio**2 / torque)
     assert t_gap == pytest.approx(0.01414, rel=1e-3)  # 14 substeps without torque
-    expected = torque * (0.5 - t_gap) / INERTIA
-    assert sim.joint_velocities()[0] == pytest.approx(expected, abs=torque * 2 * DT / INERTIA)
+    inertia = joint_inertia(config)  # 0.11: the rotor's 0.01 rides along (armature)
+    expected = torque * (0.5 - t_gap) / inertia
+    assert sim.joint_velocities()[0] == pytest.approx(expected, abs=torque * 2 * DT / inertia)
+    assert sim.joint_velocities()[0] < torque * (0.5 - 0.01) / inertia  # visibly later than no backlash
 
 
 def test_without_actuators_simulation_keeps_fast_path_and_shared_model(rotor):

@@ -283,9 +283,8 @@ class DomainRandomizer:
         model.opt.gravity[:] = nominal["gravity"]
         bank = self.sim.actuators
         if bank is not None:
-            p = bank.pipeline
-            p.strength[:] = 1.0
-            p.kp[:], p.kd[:] = p.nominal_kp, p.nominal_kd
+            for joint in bank.pipeline.joints:
+                joint.strength, joint.kp, joint.kd = 1.0, joint.nominal_kp, joint.nominal_kd
         self.sim.data.xfrc_applied[:] = 0.0
 
     def reset(self, rng: np.random.Generator) -> dict[str, float]:
@@ -326,7 +325,7 @@ class DomainRandomizer:
         for name, _, param in self._strength:
             factor = float(max(0.0, param.apply(np.ones(1), param.sample(rng, 1))[0]))
             if bank is not None and name in bank.names:
-                bank.pipeline.strength[bank.names.index(name)] = factor
+                bank.pipeline.joints[bank.names.index(name)].strength = factor
             else:
                 act = layout[name].actuator_index
                 model.actuator_gear[act, 0] = nominal["actuator_gear"][act, 0] * factor
@@ -334,11 +333,11 @@ class DomainRandomizer:
         for key, entries in self._gains.items():
             for name, _, param in entries:
                 assert bank is not None
-                i = bank.names.index(name)
-                gains = getattr(bank.pipeline, key)
-                nominal_gain = getattr(bank.pipeline, f"nominal_{key}")[i]
-                gains[i] = float(max(0.0, param.apply(np.array([nominal_gain]), param.sample(rng, 1))[0]))
-                applied[f"actuator_{key}.{name}"] = float(gains[i])
+                joint = bank.pipeline.joints[bank.names.index(name)]
+                nominal_gain = getattr(joint, f"nominal_{key}")
+                gain = float(max(0.0, param.apply(np.array([nominal_gain]), param.sample(rng, 1))[0]))
+                setattr(joint, key, gain)
+                applied[f"actuator_{key}.{name}"] = gain
         for axis, param in spec.gravity.items():
             k = "xyz".index(axis)
             model.opt.gravity[k] = float(param.apply(nominal["gravity"][k], param.sample(rng, 1))[0])

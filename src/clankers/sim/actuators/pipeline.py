@@ -1,8 +1,10 @@
 """The actuator pipeline: controller -> motor -> transmission -> friction -> joint torque.
 
-:class:`ActuatorPipeline` evaluates the chain for all the joints it drives at once (numpy arrays, one
-entry per joint) and knows nothing about MuJoCo, so each stage can be tested against its equation.
-:class:`ActuatorBank` binds a pipeline to a MuJoCo model and runs it once per physics substep.
+:class:`JointActuator` evaluates the chain for one joint with plain Python floats (robots have a handful
+of joints, and per-substep numpy calls on arrays of 1-12 entries cost more than the arithmetic);
+:class:`ActuatorPipeline` groups them with an array-in, array-out interface and knows nothing about
+MuJoCo, so each stage can be tested against its equation. :class:`ActuatorBank` binds a pipeline to a
+MuJoCo model and runs it once per physics substep.
 
 Per substep of length ``dt``, for joint position ``q`` and velocity ``v`` (joint side) and the held
 normalized command ``u`` in [-1, 1]:
@@ -25,7 +27,9 @@ normalized command ``u`` in [-1, 1]:
    ``±b/2`` in the direction of the torque the gears are engaged (``d`` stays there, ``tau_out`` reaches
    the joint); otherwise the input side moves freely (``dw_s/dt = tau_out / (J_m N^2)``,
    ``dd/dt = w_s - v``) and the joint receives nothing until a wall of the gap is hit (an inelastic
-   contact: the input side takes the joint's velocity).
+   contact: the input side takes the joint's velocity). The rotor's reflected inertia ``J_m N^2`` is
+   added to the joint as MuJoCo armature (exact while engaged; inside the gap the joint carries it too,
+   a small error as the gap is crossed in milliseconds).
 4. **Friction**: ``tau = tau_out - c_v v`` goes to the joint. The dry part is MuJoCo's friction-loss
    constraint with level ``c_c + (c_s - c_c) exp(-(v / v_s)^2)`` (Stribeck), set every substep.
 
@@ -53,19 +57,196 @@ from clankers.sim.actuators.config import (
 from clankers.sim.robot import JointLayout
 
 _EPS = 1e-12
+_TORQUE, _VELOCITY, _POSITION = 0, 1, 2
+_IDEAL, _DC, _FULL = 0, 1, 2
 
 
-def _array(values: Sequence[float]) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
+def _clip(x: float, low: float, high: float) -> float:
+    return low if x < low else (high if x > high else x)
+
+
+def _decay(dt: float, time_constant: float) -> float:
+    return math.exp(-dt / time_constant) if time_constant > 0 else 0.0
+
+
+def command_mapping(config: ActuatorConfig, effort: float, lower: float, upper: float) -> tuple[float, float]:
+    """``(scale, offset)`` turning a normalized command ``u`` into the controller's target ``offset + u scale``."""
+    control = config.control
+    if isinstance(control, TorqueControl):
+        return (control.scale or config.peak_joint_torque(effort)), 0.0
+    if isinstance(control, VelocityControl):
+        speed = control.max_velocity or config.joint_speed_limit()
+        if not math.isfinite(speed):
+            raise ConfigError(
+                "velocity control needs a finite max_velocity: set control.max_velocity "
+                "(rad/s) or give the motor a finite speed limit"
+            )
+        return speed, 0.0
+    limited = math.isfinite(lower) and math.isfinite(upper)
+    scale = control.scale or ((upper - lower) / 2 if limited else math.pi)
+    offset = control.offset if control.offset is not None else ((upper + lower) / 2 if limited else 0.0)
+    return scale, offset
+
+
+class JointActuator:
+    """One joint's controller, motor, gearbox and friction, with their state (see the module docstring).
+
+    Args:
+        config: the actuator.
+        effort: the joint's URDF effort (fills in an ideal motor without ``max_torque``).
+        lower, upper: the joint's position limits (``±inf`` when unlimited), for position commands.
+        dt: the physics substep (s).
+
+    ``kp``, ``kd`` and ``strength`` (a factor on the output torque) may be changed between episodes,
+    e.g. by domain randomization; ``nominal_kp``/``nominal_kd`` keep the configured gains.
+    """
+
+    def __init__(self, config: ActuatorConfig, effort: float, lower: float, upper: float, dt: float) -> None:
+        if dt <= 0:
+            raise ConfigError(f"dt must be > 0, got {dt}")
+        self.config, self.dt = config, float(dt)
+        control, motor, gearbox, friction = config.control, config.motor, config.transmission, config.friction
+        self.scale, self.offset = command_mapping(config, effort, lower, upper)
+
+        self.mode = (
+            _TORQUE
+            if isinstance(control, TorqueControl)
+            else _VELOCITY
+            if isinstance(control, VelocityControl)
+            else _POSITION
+        )
+        self.kp = self.nominal_kp = float(getattr(control, "kp", 0.0))
+        self.kd = self.nominal_kd = float(getattr(control, "kd", 0.0))
+        self.ki = float(getattr(control, "ki", 0.0))
+        self.output_limit = float(getattr(control, "output_limit", math.inf))
+        self.integral_max = math.inf
+        if isinstance(control, PositionControl) and control.ki > 0:
+            self.integral_max = control.integral_limit / control.ki
+
+        self.peak = config.peak_motor_torque(effort)
+        if isinstance(motor, IdealMotor):
+            self.motor_kind, self.speed_limit, self.decay = _IDEAL, motor.max_velocity, 0.0
+        elif isinstance(motor, DCMotor):
+            self.motor_kind, self.speed_limit = _DC, motor.no_load_speed
+            self.decay = _decay(self.dt, motor.time_constant)
+        else:
+            assert isinstance(motor, FullDCMotor)
+            self.motor_kind, self.speed_limit = _FULL, motor.no_load_speed
+            self.resistance, self.k = motor.resistance, motor.back_emf
+            self.voltage_limit, self.current_limit = motor.voltage_limit, motor.current_limit
+            self.decay = _decay(self.dt, motor.inductance / motor.resistance)
+
+        self.ratio = gearbox.gear_ratio
+        self.gain = gearbox.gear_ratio * gearbox.efficiency  # joint torque per motor torque
+        self.rotor_inertia = gearbox.motor_inertia * gearbox.gear_ratio**2  # seen at the joint
+        self.half_gap = gearbox.backlash / 2
+
+        self.viscous, self.coulomb, self.breakaway = friction.viscous, friction.coulomb, friction.breakaway
+        self.stiction_velocity = friction.stiction_velocity
+        self.stribeck = self.breakaway > self.coulomb
+        self.strength = 1.0
+        self.target = 0.0
+        self.reset(0.0, 0.0)
+
+    def reset(self, q: float, v: float) -> None:
+        """Forget controller, motor and gearbox state (the start of an episode).
+
+        The gearbox input starts centred in its backlash gap, moving with the joint.
+        """
+        self.integral = 0.0
+        self.v_prev = float(v)
+        self.motor_state = 0.0  # DC: delivered torque; full DC: winding current
+        self.lead, self.omega = 0.0, float(v)  # backlash: input angle minus joint angle, input speed
+        self.motor_torque = self.torque = 0.0
+
+    def set_command(self, u: float) -> float:
+        """Hold the normalized command ``u`` (clipped to [-1, 1]); returns the controller's target."""
+        self.target = self.offset + self.scale * _clip(u, -1.0, 1.0)
+        return self.target
+
+    # --- the stages ----------------------------------------------------------------------------------
+
+    def controller(self, q: float, v: float) -> float:
+        """Demanded joint torque (advances the integral and the velocity memory)."""
+        if self.mode == _TORQUE:
+            tau = self.target
+        elif self.mode == _VELOCITY:
+            tau = self.kp * (self.target - v) - self.kd * (v - self.v_prev) / self.dt
+        else:
+            error = self.target - q
+            self.integral = _clip(self.integral + error * self.dt, -self.integral_max, self.integral_max)
+            raw = self.kp * error + self.ki * self.integral - self.kd * v
+            tau = _clip(raw, -self.output_limit, self.output_limit)
+        self.v_prev = v
+        return tau
+
+    def motor(self, demand: float, speed: float) -> float:
+        """Motor-side torque for the motor-side ``demand`` at motor ``speed`` (advances the motor state)."""
+        peak = self.peak
+        if self.motor_kind == _IDEAL:
+            limit = peak
+            if demand * speed > 0:
+                limit = peak * max(0.0, 1.0 - abs(speed) / self.speed_limit)
+            return _clip(demand, -limit, limit)
+        if self.motor_kind == _DC:
+            ratio = speed / self.speed_limit
+            high = _clip(peak * (1.0 - ratio), -peak, peak)
+            low = _clip(-peak * (1.0 + ratio), -peak, peak)
+            target = _clip(demand, low, high)
+            self.motor_state = target + (self.motor_state - target) * self.decay
+            return self.motor_state
+        k, r = self.k, self.resistance
+        voltage = _clip(r * demand / k + k * speed, -self.voltage_limit, self.voltage_limit)
+        steady = (voltage - k * speed) / r
+        current = steady + (self.motor_state - steady) * self.decay
+        self.motor_state = _clip(current, -self.current_limit, self.current_limit)
+        return k * self.motor_state
+
+    def transmission(self, motor_torque: float, v: float) -> float:
+        """Joint-side torque after the gearbox (advances the backlash state)."""
+        out = self.gain * motor_torque
+        half = self.half_gap
+        if half == 0.0:
+            return out
+        engaged = (self.lead >= half - _EPS and out > 0) or (self.lead <= -half + _EPS and out < 0)
+        if engaged:
+            self.lead = half if out > 0 else -half
+            self.omega = v
+            return out
+        self.omega += out / self.rotor_inertia * self.dt
+        lead = self.lead + (self.omega - v) * self.dt
+        if abs(lead) > half:  # hit a wall of the gap: inelastic contact
+            lead = half if lead > 0 else -half
+            self.omega = v
+        self.lead = lead
+        return 0.0
+
+    def input_speed(self, v: float) -> float:
+        """Gearbox input speed in joint units: the joint's, or the free input side's inside the gap."""
+        return self.omega if self.half_gap > 0.0 else v
+
+    def step(self, q: float, v: float) -> float:
+        """One substep of the whole chain: the torque to apply to the joint (before dry friction)."""
+        demand = self.controller(q, v) / self.gain
+        self.motor_torque = self.motor(demand, self.ratio * self.input_speed(v))
+        self.torque = self.transmission(self.motor_torque, v) * self.strength - self.viscous * v
+        return self.torque
+
+    def dry_friction(self, v: float) -> float:
+        """Friction-loss level at velocity ``v``: the Stribeck curve between breakaway and Coulomb."""
+        if not self.stribeck:
+            return self.breakaway
+        x = v / self.stiction_velocity
+        return self.coulomb + (self.breakaway - self.coulomb) * math.exp(-x * x)
 
 
 class ActuatorPipeline:
-    """Vectorized actuator dynamics for ``n`` joints (see the module docstring for the equations).
+    """The actuators of several joints, with array-in, array-out stages (one entry per joint).
 
     Args:
         configs: one :class:`ActuatorConfig` per joint.
-        effort_limits: URDF effort per joint (fills in ideal motors without ``max_torque``).
-        lower, upper: joint position limits (``±inf`` when unlimited), for position-command scaling.
+        effort_limits: URDF effort per joint.
+        lower, upper: joint position limits (``±inf`` when unlimited).
         dt: the physics substep in seconds.
     """
 
@@ -77,190 +258,60 @@ class ActuatorPipeline:
         upper: Sequence[float],
         dt: float,
     ) -> None:
-        if dt <= 0:
-            raise ConfigError(f"dt must be > 0, got {dt}")
-        self.configs = tuple(configs)
-        self.n = n = len(self.configs)
+        self.joints = [
+            JointActuator(c, float(e), float(lo), float(hi), dt)
+            for c, e, lo, hi in zip(configs, effort_limits, lower, upper, strict=True)
+        ]
+        self.n = len(self.joints)
         self.dt = float(dt)
-        efforts = _array(effort_limits)
-        lower, upper = _array(lower), _array(upper)
+        self.stribeck = any(j.stribeck for j in self.joints)
 
-        ctl = [c.control for c in self.configs]
-        self.is_torque = np.array([isinstance(c, TorqueControl) for c in ctl])
-        self.is_velocity = np.array([isinstance(c, VelocityControl) for c in ctl])
-        self.is_position = np.array([isinstance(c, PositionControl) for c in ctl])
-        self.kp = _array([getattr(c, "kp", 0.0) for c in ctl])
-        self.kd = _array([getattr(c, "kd", 0.0) for c in ctl])
-        self.ki = _array([getattr(c, "ki", 0.0) for c in ctl])
-        self.output_limit = _array([getattr(c, "output_limit", math.inf) for c in ctl])
-        self.integral_max = np.full(n, math.inf)
-        self.command_scale = np.zeros(n)
-        self.command_offset = np.zeros(n)
-        for i, (config, control) in enumerate(zip(self.configs, ctl, strict=True)):
-            self.command_scale[i], self.command_offset[i] = self._command_mapping(
-                config, control, efforts[i], lower[i], upper[i]
-            )
-            if isinstance(control, PositionControl) and control.ki > 0:
-                self.integral_max[i] = control.integral_limit / control.ki
-        self.nominal_kp, self.nominal_kd = self.kp.copy(), self.kd.copy()
+    def _each(self, name: str) -> np.ndarray:
+        return np.array([getattr(j, name) for j in self.joints], dtype=np.float64)
 
-        motors = [c.motor for c in self.configs]
-        self.ideal = np.flatnonzero([isinstance(m, IdealMotor) for m in motors])
-        self.dc = np.flatnonzero([isinstance(m, DCMotor) for m in motors])
-        self.full = np.flatnonzero([isinstance(m, FullDCMotor) for m in motors])
-        self.ideal_torque = _array([self.configs[i].peak_motor_torque(efforts[i]) for i in self.ideal])
-        self.ideal_speed = _array([motors[i].max_velocity for i in self.ideal])  # type: ignore[union-attr]
-        self.dc_stall = _array([motors[i].stall_torque for i in self.dc])  # type: ignore[union-attr]
-        self.dc_speed = _array([motors[i].no_load_speed for i in self.dc])  # type: ignore[union-attr]
-        self.dc_decay = _array([self._decay(motors[i].time_constant) for i in self.dc])  # type: ignore[union-attr]
-        full = [motors[i] for i in self.full]
-        self.r = _array([m.resistance for m in full])  # type: ignore[union-attr]
-        self.k = _array([m.back_emf for m in full])  # type: ignore[union-attr]
-        self.v_max = _array([m.voltage_limit for m in full])  # type: ignore[union-attr]
-        self.i_max = _array([m.current_limit for m in full])  # type: ignore[union-attr]
-        self.i_decay = _array([self._decay(m.inductance / m.resistance) for m in full])  # type: ignore[union-attr]
-
-        t = [c.transmission for c in self.configs]
-        self.ratio = _array([x.gear_ratio for x in t])
-        self.efficiency = _array([x.efficiency for x in t])
-        self.gain = self.ratio * self.efficiency  # joint torque per motor torque
-        self.backlash = np.flatnonzero([x.backlash > 0 for x in t])
-        self.half_gap = _array([t[i].backlash / 2 for i in self.backlash])
-        self.reflected_inertia = _array([t[i].motor_inertia * t[i].gear_ratio ** 2 for i in self.backlash])
-
-        f = [c.friction for c in self.configs]
-        self.viscous = _array([x.viscous for x in f])
-        self.coulomb = _array([x.coulomb for x in f])
-        self.breakaway = _array([x.breakaway for x in f])
-        self.stiction_velocity = _array([x.stiction_velocity for x in f])
-        self.stribeck = bool(np.any(self.breakaway > self.coulomb))
-        self.strength = np.ones(n)  # randomization: scales the joint torque
-
-        self.target = np.zeros(n)
-        self.reset(np.zeros(n), np.zeros(n))
-
-    def _decay(self, time_constant: float) -> float:
-        return math.exp(-self.dt / time_constant) if time_constant > 0 else 0.0
-
-    @staticmethod
-    def _command_mapping(
-        config: ActuatorConfig, control: object, effort: float, lower: float, upper: float
-    ) -> tuple[float, float]:
-        """(scale, offset) turning a normalized command into the controller's target."""
-        if isinstance(control, TorqueControl):
-            return (control.scale or config.peak_joint_torque(effort)), 0.0
-        if isinstance(control, VelocityControl):
-            speed = control.max_velocity or config.joint_speed_limit()
-            if not math.isfinite(speed):
-                raise ConfigError(
-                    "velocity control needs a finite max_velocity: set control.max_velocity "
-                    "(rad/s) or give the motor a finite speed limit"
-                )
-            return speed, 0.0
-        assert isinstance(control, PositionControl)
-        limited = math.isfinite(lower) and math.isfinite(upper)
-        scale = control.scale or ((upper - lower) / 2 if limited else math.pi)
-        offset = control.offset if control.offset is not None else ((upper + lower) / 2 if limited else 0.0)
-        return scale, offset
-
-    # --- state ---------------------------------------------------------------------------------------
+    # Read-only views of per-joint values, for inspection and tests.
+    kp = property(lambda self: self._each("kp"))
+    kd = property(lambda self: self._each("kd"))
+    ki = property(lambda self: self._each("ki"))
+    integral = property(lambda self: self._each("integral"))
+    strength = property(lambda self: self._each("strength"))
+    breakaway = property(lambda self: self._each("breakaway"))
+    rotor_inertia = property(lambda self: self._each("rotor_inertia"))
+    motor_torque = property(lambda self: self._each("motor_torque"))
+    torque = property(lambda self: self._each("torque"))
 
     def reset(self, q: np.ndarray, v: np.ndarray) -> None:
-        """Forget controller, motor and gearbox state (start of an episode); the gears start engaged."""
-        self.integral = np.zeros(self.n)
-        self.v_prev = np.array(v, dtype=np.float64)
-        self.dc_torque = np.zeros(len(self.dc))
-        self.current = np.zeros(len(self.full))
-        self.lead = np.zeros(len(self.backlash))  # gearbox input angle minus joint angle
-        self.omega = np.array(v, dtype=np.float64)[self.backlash]
-        self.motor_torque = np.zeros(self.n)
-        self.torque = np.zeros(self.n)
+        for j, qi, vi in zip(self.joints, q, v, strict=True):
+            j.reset(float(qi), float(vi))
 
     def set_command(self, command: np.ndarray) -> np.ndarray:
-        """Hold the normalized ``command`` (clipped to [-1, 1]); returns the controller targets."""
-        self.target = self.command_offset + self.command_scale * np.clip(command, -1.0, 1.0)
-        return self.target
+        """Hold normalized commands (clipped to [-1, 1]); returns the controller targets."""
+        return np.array([j.set_command(float(u)) for j, u in zip(self.joints, command, strict=True)])
 
     def set_target(self, target: np.ndarray) -> None:
         """Hold controller targets in physical units (N m, rad/s or rad), bypassing the normalization."""
-        self.target = np.array(target, dtype=np.float64)
-
-    # --- the chain -----------------------------------------------------------------------------------
+        for j, t in zip(self.joints, target, strict=True):
+            j.target = float(t)
 
     def controller(self, q: np.ndarray, v: np.ndarray) -> np.ndarray:
-        tau = np.where(self.is_torque, self.target, 0.0)
-        if self.is_velocity.any():
-            m = self.is_velocity
-            accel = (v[m] - self.v_prev[m]) / self.dt
-            tau[m] = self.kp[m] * (self.target[m] - v[m]) - self.kd[m] * accel
-        if self.is_position.any():
-            m = self.is_position
-            error = self.target[m] - q[m]
-            imax = self.integral_max[m]
-            self.integral[m] = np.clip(self.integral[m] + error * self.dt, -imax, imax)
-            raw = self.kp[m] * error + self.ki[m] * self.integral[m] - self.kd[m] * v[m]
-            tau[m] = np.clip(raw, -self.output_limit[m], self.output_limit[m])
-        self.v_prev = np.array(v, dtype=np.float64)
-        return tau
+        return np.array([j.controller(float(a), float(b)) for j, a, b in zip(self.joints, q, v, strict=True)])
 
     def motor(self, demand: np.ndarray, speed: np.ndarray) -> np.ndarray:
-        """Motor-side torque for motor-side ``demand`` at motor speed ``speed`` (advances motor state)."""
-        out = np.empty(self.n)
-        if len(self.ideal):
-            d, w = demand[self.ideal], speed[self.ideal]
-            peak = self.ideal_torque
-            derate = peak * np.maximum(0.0, 1.0 - np.abs(w) / self.ideal_speed)
-            limit = np.where(d * w > 0, derate, peak)
-            out[self.ideal] = np.clip(d, -limit, limit)
-        if len(self.dc):
-            d, w, stall = demand[self.dc], speed[self.dc], self.dc_stall
-            high = np.clip(stall * (1.0 - w / self.dc_speed), -stall, stall)
-            low = np.clip(-stall * (1.0 + w / self.dc_speed), -stall, stall)
-            target = np.clip(d, low, high)
-            self.dc_torque = target + (self.dc_torque - target) * self.dc_decay
-            out[self.dc] = self.dc_torque
-        if len(self.full):
-            d, w = demand[self.full], speed[self.full]
-            voltage = np.clip(self.r * d / self.k + self.k * w, -self.v_max, self.v_max)
-            steady = (voltage - self.k * w) / self.r
-            self.current = np.clip(steady + (self.current - steady) * self.i_decay, -self.i_max, self.i_max)
-            out[self.full] = self.k * self.current
-        return out
+        return np.array(
+            [j.motor(float(a), float(b)) for j, a, b in zip(self.joints, demand, speed, strict=True)]
+        )
 
-    def transmission(self, motor_torque: np.ndarray, q: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Joint torque after the gearbox (advances the backlash state)."""
-        out = self.gain * motor_torque
-        if len(self.backlash):
-            b = self.backlash
-            half, t = self.half_gap, out[b]
-            engaged = ((self.lead >= half - _EPS) & (t > 0)) | ((self.lead <= -half + _EPS) & (t < 0))
-            omega = self.omega + t / self.reflected_inertia * self.dt
-            lead = self.lead + (omega - v[b]) * self.dt
-            hit = np.abs(lead) > half
-            self.lead = np.where(engaged, np.sign(t) * half, np.clip(lead, -half, half))
-            self.omega = np.where(engaged | hit, v[b], omega)
-            out[b] = np.where(engaged, t, 0.0)
-        return out
-
-    def input_speed(self, v: np.ndarray) -> np.ndarray:
-        """Gearbox input speed in joint units: the joint's, or the free input side's inside the gap."""
-        if not len(self.backlash):
-            return v
-        speed = np.array(v, dtype=np.float64)
-        speed[self.backlash] = self.omega
-        return speed
+    def transmission(self, motor_torque: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.array(
+            [j.transmission(float(a), float(b)) for j, a, b in zip(self.joints, motor_torque, v, strict=True)]
+        )
 
     def compute(self, q: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """One substep of the whole chain: the torque to apply to each joint (before dry friction)."""
-        demand = self.controller(q, v) / self.gain
-        self.motor_torque = self.motor(demand, self.ratio * self.input_speed(v))
-        out = self.transmission(self.motor_torque, q, v) * self.strength
-        self.torque = out - self.viscous * v
-        return self.torque
+        """One substep of every joint's chain: the torques to apply (before dry friction)."""
+        return np.array([j.step(float(a), float(b)) for j, a, b in zip(self.joints, q, v, strict=True)])
 
     def dry_friction(self, v: np.ndarray) -> np.ndarray:
-        """Friction-loss level (N m) at velocity ``v``: the Stribeck curve between breakaway and Coulomb."""
-        return self.coulomb + (self.breakaway - self.coulomb) * np.exp(-((v / self.stiction_velocity) ** 2))
+        return np.array([j.dry_friction(float(b)) for j, b in zip(self.joints, v, strict=True)])
 
 
 class ActuatorBank:
@@ -268,8 +319,9 @@ class ActuatorBank:
 
     The driven joints' MuJoCo motors are switched to gear 1 with an unlimited control range (so ``ctrl`` is
     the joint torque and ``qfrc_actuator`` reports it), the URDF effort clamp on those joints is lifted
-    (the actuator model sets the limits now) and their friction loss is managed here. The other joints keep
-    the normalized motor. This **modifies the model**: give each bank its own copy.
+    (the actuator model sets the limits now), the rotor's reflected inertia is added as armature and
+    their friction loss is managed here. The other joints keep the normalized motor. This **modifies the
+    model**: give each bank its own copy.
 
     Args:
         model: the simulation's own MuJoCo model.
@@ -314,12 +366,22 @@ class ActuatorBank:
             model.jnt_actfrclimited[jid] = 0
             model.actuator_gear[actuator, 0] = 1.0
             model.actuator_ctrllimited[actuator] = 0
+        # The motor's rotor, seen through the gearbox, adds J_m N^2 of inertia to the joint. MuJoCo's
+        # armature puts it in the mass matrix (integrated implicitly), which is also what keeps stiff
+        # position loops on high-ratio joints stable.
+        model.dof_armature[self.dofs] += self.pipeline.rotor_inertia
         model.dof_frictionloss[self.dofs] = self.pipeline.breakaway
         # MuJoCo's default soft constraint lets a joint creep ~5 mrad/s under a load just below breakaway;
         # a stiffer friction constraint (measured creep ~0.1 mrad/s) makes stiction hold as it should.
         dry = self.dofs[self.pipeline.breakaway > 0]
         model.dof_solref[dry] = [max(0.005, 2 * self.pipeline.dt), 1.0]
         model.dof_solimp[dry] = [0.99, 0.999, 0.001, 0.5, 2.0]
+        # (actuator, qpos address, dof address, stribeck) per joint, as Python ints for the hot loop.
+        self._wiring = [
+            (j, int(a), int(qa), int(d))
+            for j, a, qa, d in zip(self.pipeline.joints, self.actuators, self.qpos, self.dofs, strict=True)
+        ]
+        self._stribeck = [(j, int(d)) for j, _, _, d in self._wiring if j.stribeck]
 
     def reset(self, data: mujoco.MjData) -> None:
         self.pipeline.reset(data.qpos[self.qpos], data.qvel[self.dofs])
@@ -327,12 +389,17 @@ class ActuatorBank:
 
     def step(self, data: mujoco.MjData, command: np.ndarray, substeps: int) -> None:
         """Hold ``command`` (normalized, layout order) for ``substeps`` physics steps."""
-        model, pipeline = self.model, self.pipeline
-        data.ctrl[self.fast_actuators] = command[self.fast_positions]
-        pipeline.set_command(command[self.positions])
+        model = self.model
+        if len(self.fast_actuators):
+            data.ctrl[self.fast_actuators] = command[self.fast_positions]
+        for (joint, *_), u in zip(self._wiring, command[self.positions].tolist(), strict=True):
+            joint.set_command(u)
+        qpos, qvel, ctrl = data.qpos, data.qvel, data.ctrl
+        frictionloss = model.dof_frictionloss
+        wiring, stribeck = self._wiring, self._stribeck
         for _ in range(substeps):
-            v = data.qvel[self.dofs]
-            data.ctrl[self.actuators] = pipeline.compute(data.qpos[self.qpos], v)
-            if pipeline.stribeck:
-                model.dof_frictionloss[self.dofs] = pipeline.dry_friction(v)
+            for joint, actuator, qa, dof in wiring:
+                ctrl[actuator] = joint.step(qpos.item(qa), qvel.item(dof))
+            for joint, dof in stribeck:
+                frictionloss[dof] = joint.dry_friction(qvel.item(dof))
             mujoco.mj_step(model, data)
