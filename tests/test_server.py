@@ -433,3 +433,21 @@ def test_python_clients_rebuild_every_space_kind(version: str, obs_space: Any, a
                 assert infos["_final_obs"].tolist() == terminated.tolist()
         assert finals == 2
         venv.close()
+
+
+def test_remote_vector_env_partial_reset_and_unsupported_options() -> None:
+    with serving(env_source("cartpole"), num_envs=3) as server:
+        venv = RemoteVectorEnv(*server.address)
+        first, _ = venv.reset(seed=1)
+        venv.step(np.zeros((3, 2), np.float32))
+        partial, _ = venv.reset(seed=[None, 7, None], options={"reset_mask": np.array([False, True, False])})
+        fresh = make_env("cartpole").reset(seed=7)[0]
+        np.testing.assert_array_equal(partial[1], fresh)
+        assert not np.array_equal(partial[0], first[0])  # env 0 kept its stepped observation
+        with pytest.raises(ConfigError, match="only a seed"):
+            venv.reset(options={"difficulty": 3})
+        venv.close()
+        env = RemoteEnv(*server.address)
+        with pytest.raises(ConfigError):
+            env.reset(options={"x": 1})
+        env.close()

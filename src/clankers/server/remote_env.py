@@ -27,6 +27,14 @@ def _connect(client: GymClient | None, host: str, port: int, seed: int | None, k
     return client
 
 
+def _no_options(options: dict[str, Any] | None) -> None:
+    if options:
+        raise ConfigError(
+            f"reset options {sorted(options)} cannot be sent: the wire protocol's reset carries only a seed; "
+            "configure the task on the server instead"
+        )
+
+
 def _step_info(info: dict[str, Any]) -> dict[str, Any]:
     out = dict(info.get("custom") or {})
     if "episode_length" in info:
@@ -68,6 +76,7 @@ class RemoteEnv(gym.Env):
         return array_to_obs(self.observation_space, data)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        _no_options(options)
         super().reset(seed=seed)
         response = self.client.request({"type": "reset", "seed": seed})
         info = dict(response["info"].get("custom") or {})
@@ -105,14 +114,13 @@ class BatchClient:
         self.single_observation_space = wire_to_space(info["observation_space"])
         self.single_action_space = wire_to_space(info["action_space"])
         self.codec = ActionCodec(self.single_action_space)
-        self._buffer = create_empty_array(self.single_observation_space, self.num_envs)
 
     def _rows(self, response: dict[str, Any], n: int) -> list[Any]:
         space = self.single_observation_space
         if "_obs" in response:
             flat = response["_obs"]
             if isinstance(space, gym.spaces.Box):
-                return list(np.asarray(flat, dtype=space.dtype).reshape(n, *space.shape))
+                return list(np.array(flat, dtype=space.dtype).reshape(n, *space.shape))  # writable copy
             return [array_to_obs(space, row) for row in flat]
         return [
             array_to_obs(space, np.asarray(o["data"], dtype=np.float64)) for o in response["observations"]
@@ -162,7 +170,9 @@ class BatchClient:
         )
 
     def stack(self, rows: list[Any]) -> Any:
-        return concatenate(self.single_observation_space, rows, self._buffer)
+        """A fresh batched observation (never a shared buffer: callers keep earlier results)."""
+        out = create_empty_array(self.single_observation_space, len(rows))
+        return concatenate(self.single_observation_space, rows, out)
 
 
 class RemoteVectorEnv(VectorEnv):
@@ -191,10 +201,14 @@ class RemoteVectorEnv(VectorEnv):
         self.single_action_space = self._batch.single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._last: list[Any] | None = None
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        _no_options(options)
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, int):
@@ -203,10 +217,20 @@ class RemoteVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ConfigError(f"reset got {len(seeds)} seeds for {self.num_envs} envs; give one per env")
-        rows, infos = self._batch.reset(range(self.num_envs), seeds)
+        if mask is None:
+            ids = list(range(self.num_envs))
+        else:  # Gymnasium's partial reset: only the masked envs, the others keep their observation
+            ids = np.flatnonzero(np.asarray(mask, dtype=bool)).tolist()
+            if self._last is None or len(mask) != self.num_envs:
+                raise ConfigError("reset_mask needs one entry per env and a full reset() before it")
+        fresh, infos = self._batch.reset(ids, [seeds[i] for i in ids])
+        rows = list(self._last) if mask is not None else fresh
+        if mask is not None:
+            for k, i in enumerate(ids):
+                rows[i] = fresh[k]
         merged: dict[str, Any] = {}
-        for i, info in enumerate(infos):
-            merged = self._add_info(merged, dict(info.get("custom") or {}), i)
+        for k, info in enumerate(infos):
+            merged = self._add_info(merged, dict(info.get("custom") or {}), ids[k])
         self._last = rows
         return self._batch.stack(rows), merged
 
@@ -225,6 +249,7 @@ class RemoteVectorEnv(VectorEnv):
                 rows[i] = fresh[k]
         for i, info in enumerate(infos):
             merged = self._add_info(merged, _step_info(info), i)
+        self._last = rows
         return self._batch.stack(rows), rewards, terminated, truncated, merged
 
     def close_extras(self, **kwargs: Any) -> None:

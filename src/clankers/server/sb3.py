@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from clankers.errors import ConfigError
 from clankers.server.client import GymClient
 from clankers.server.remote_env import BatchClient
 
@@ -50,9 +51,14 @@ class RemoteSB3VecEnv(VecEnv):
         self._closed = False
 
     def _stack(self, rows: list[Any]) -> Any:
-        return np.array(self._batch.stack(rows), copy=True)
+        return self._batch.stack(rows)
 
     def reset(self) -> Any:
+        if any(self._options):
+            raise ConfigError(
+                "reset options cannot be sent: the wire protocol's reset carries only a seed; "
+                "configure the task on the server instead"
+            )
         rows, infos = self._batch.reset(range(self.num_envs), list(self._seeds))
         self.reset_infos = [dict(info.get("custom") or {}) for info in infos]
         self._reset_seeds()
