@@ -141,10 +141,31 @@ def train(
 def export(
     model: Path = typer.Argument(..., help="SB3 model.zip (a pickle container: trusted files only)."),
     output: Path = typer.Option(..., "--output", "-o", help="Policy file to write (.onnx)."),
-    algo: str = typer.Option(None, help="Algorithm, when detection from the zip is not wanted."),
-    env: str = typer.Option(None, help="Task whose real episodes add parity observations (e.g. cartpole)."),
-    samples: int = typer.Option(1000, help="Uniform parity observations."),
+    algo: str = typer.Option(
+        None, help="Algorithm (PPO, SAC, RecurrentPPO, ...), when detection from the zip is not wanted."
+    ),
+    env: str = typer.Option(
+        None,
+        help="Environment whose real episodes add parity observations (a task such as cartpole, or a Gymnasium id).",
+    ),
+    vecnormalize: Path = typer.Option(
+        None, help="VecNormalize statistics (VecNormalize.save) to bake into the graph."
+    ),
+    verify_env: str = typer.Option(
+        None,
+        "--verify-env",
+        help="Run the file and the model closed-loop in this environment on the same seeds and record the result.",
+    ),
+    verify_episodes: int = typer.Option(3, min=1, help="Episodes of the closed-loop check."),
+    image_layout: str = typer.Option(
+        None, help="Layout of image inputs: HWC (camera frames, default) or CHW."
+    ),
+    samples: int = typer.Option(1000, help="Random parity observations."),
+    episode_states: int = typer.Option(
+        1000, help="Parity observations from real episodes (with --env or --verify-env)."
+    ),
     seed: int = typer.Option(0, help="Seed of the parity samples and episodes."),
+    opset: int = typer.Option(17, help="ONNX opset to export with (recorded in the metadata)."),
 ) -> None:
     """Export an SB3 model to a verified clanker policy file (nothing is written if a check fails)."""
     from clankers.errors import ClankersError
@@ -152,12 +173,25 @@ def export(
 
     try:
         with console.status(f"exporting {model}"):
-            report = export_sb3(model, output, algo=algo, env=env, n_samples=samples, seed=seed)
+            report = export_sb3(
+                model,
+                output,
+                algo=algo,
+                env=env,
+                vecnormalize=vecnormalize,
+                verify_env=verify_env,
+                verify_episodes=verify_episodes,
+                image_layout=image_layout,
+                n_samples=samples,
+                n_episode_states=episode_states,
+                seed=seed,
+                opset=opset,
+            )
     except ClankersError as err:
         raise _fail(err) from err
     console.print(
         f"[bold green]wrote[/] {report.path} ({report.algorithm}, {report.exporter} exporter, "
-        f"opset {report.opset}, {report.seconds:.1f} s)"
+        f"opset {report.opset}, level {report.level}, {report.seconds:.1f} s)"
     )
     for line in report.checks:
         console.print(f"  [green]✓[/] {line}")
