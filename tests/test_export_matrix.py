@@ -22,10 +22,9 @@ import pytest
 
 pytest.importorskip("sb3_contrib")
 
-from export_toy_envs import env_id  # noqa: E402
-
-from clankers.export import export_sb3  # noqa: E402
-from clankers.policy import OnnxPolicy, check_policy  # noqa: E402
+from clankers.export import export_sb3
+from clankers.policy import OnnxPolicy, check_policy
+from export_toy_envs import env_id
 
 NET = [16]
 
