@@ -37,6 +37,7 @@ def policy(request: pytest.FixtureRequest, tmp_path: Path) -> OnnxPolicy:
 
 def test_state_carries_over_between_calls(policy: OnnxPolicy) -> None:
     assert policy.recurrent
+    assert policy.dynamic_batch  # the state's batch axis is 1 for h and 0 for c: both dynamic
     np.testing.assert_allclose(policy.act([1.0, 2.0, 9.0]), [1.0, 2.0, 1.0])
     np.testing.assert_allclose(policy.act([0.5, 0.5, 9.0]), [1.5, 2.5, 2.0])
     np.testing.assert_allclose(policy.act([1.0, 1.0, 9.0], episode_start=True), [1.0, 1.0, 1.0])
@@ -124,3 +125,10 @@ def test_undeclared_extra_input(tmp_path: Path) -> None:
     # the graph has state inputs, but the metadata does not declare the policy recurrent
     with pytest.raises(PolicyTensorError, match="neither observations nor declared"):
         OnnxPolicy(save(accumulator_model(props=metadata_props(action_space=ACT3)), tmp_path / "r.onnx"))
+
+
+def test_act_after_act_batch_needs_an_episode_start(policy: OnnxPolicy) -> None:
+    policy.act_batch(np.ones((3, 3)))
+    with pytest.raises(RecurrentStateError, match="several"):
+        policy.act(np.ones(3))
+    np.testing.assert_allclose(policy.act(np.ones(3), episode_start=True), [1, 1, 1])

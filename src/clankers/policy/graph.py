@@ -124,13 +124,14 @@ def find_tensor(tensors: list[TensorInfo], names: tuple[str, ...], kind: str) ->
     )
 
 
-def batch_dim(info: TensorInfo) -> int | None:
-    """The fixed batch size of a tensor, or None when the batch dimension is dynamic."""
-    if not info.shape:
+def batch_dim(info: TensorInfo, axis: int = 0) -> int | None:
+    """The fixed batch size of a tensor (batch along ``axis``), or None when that axis is dynamic."""
+    if len(info.shape) <= axis:
         raise PolicyTensorError(
-            f"tensor {info.name!r} has no shape (rank unknown); export with a [batch, ...] shape."
+            f"tensor {info.name!r} has shape {info.shape_text()}, without a batch axis {axis}; export with "
+            "a batch axis."
         )
-    first = info.shape[0]
+    first = info.shape[axis]
     if isinstance(first, int) and first > 0:
         if first != 1:
             raise PolicyTensorError(

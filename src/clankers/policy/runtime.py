@@ -48,8 +48,17 @@ from clankers.policy.spec import KEYS_1_0, PolicyMetadata
 
 _FLOAT = frozenset({"float32", "float64", "float16"})
 _INT_OUT = frozenset({"int64", "int32"})
-# One cheap pass for NaN/inf: a finite sum implies finite elements, and summing float32 in float64 cannot
-# overflow, so a non-finite sum (almost) always means a non-finite element.
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """One cheap pass for NaN/inf: the sum of all elements, accumulated in float64.
+
+    NaN and inf propagate into a sum, so a finite sum proves every element finite; float32 values summed in
+    float64 cannot overflow (so no spurious warning either). Callers confirm a non-finite sum element-wise.
+    """
+    return math.isfinite(_add_reduce(x, axis=None, dtype=np.float64))
+
+
 _add_reduce = np.add.reduce
 
 
@@ -110,7 +119,7 @@ class _Feed:
                 f"{label} has shape {x.shape}, but the policy expects {_shape_text(expected)}; observations "
                 "are never padded or truncated."
             )
-        if x.dtype.kind == "f" and not math.isfinite(_add_reduce(x, axis=None, dtype=np.float64)):
+        if x.dtype.kind == "f" and not _all_finite(x):
             _raise_non_finite(x, label)
         return x
 
@@ -201,7 +210,9 @@ class OnnxPolicy:
                 f"graph inputs {unfed} are neither observations nor declared recurrent state; the format "
                 "does not say what to feed them. Remove them or declare them in recurrent_state."
             )
-        batched = [batch_dim(t) for t in inputs if t.name in fed] + [batch_dim(act_info)]
+        state_axes = {s.input: s.axis for s in self._states}
+        batched = [batch_dim(t, state_axes.get(t.name, 0)) for t in inputs if t.name in fed]
+        batched.append(batch_dim(act_info))
         #: True when the graph accepts any batch size in one call; False for a fixed batch of 1.
         self.dynamic_batch: bool = all(b is None for b in batched)
         if expected_layout is not None:
@@ -213,6 +224,16 @@ class OnnxPolicy:
         self._fast = (
             not (self.is_dict or self.recurrent or self._squeeze_discrete) and first.dtype.kind == "f"
         )
+        # Recurrent, one float input: act() keeps a batch-1 state without the general batch machinery.
+        self._fast_recurrent = self.recurrent and not self.is_dict and first.dtype.kind == "f"
+        self._state_inputs = [s.input for s in self._states]
+        self._start_flags = {}
+        if self._start_input is not None:
+            start_dtype = np.dtype(self._start_input.dtype)
+            start_shape = (1, *[1] * (len(self._start_input.shape) - 1))
+            self._start_flags = {
+                flag: np.full(start_shape, flag, dtype=start_dtype) for flag in (False, True)
+            }
         self._output_names = [self.output_name] + [s.output for s in self._states]
         self._state_value: list[np.ndarray] | None = None
         self._lock = threading.Lock()
@@ -422,7 +443,7 @@ class OnnxPolicy:
                     "pass exactly one observation (use act_batch for several). Observations are never "
                     "padded or truncated."
                 )
-            if not math.isfinite(_add_reduce(x, axis=None, dtype=np.float64)):
+            if not _all_finite(x):
                 _raise_non_finite(x, "observation")
             try:
                 out = self._run(
@@ -431,8 +452,35 @@ class OnnxPolicy:
             except Exception as err:
                 raise PolicyError(f"inference failed in {self.path.name!r}: {err}") from err
             return self._post(out[0][0])
+        if self._fast_recurrent:
+            return self._act_recurrent_one(obs, bool(episode_start))
         feeds = self._prepare(obs, batched=False)
         return self._act_prepared(feeds, 1, np.asarray([episode_start], dtype=bool))[0]
+
+    def _act_recurrent_one(self, obs: Any, episode_start: bool) -> np.ndarray:
+        """``act`` for a recurrent policy with one vector input: the per-step path of a control loop."""
+        feed = self._feeds[0]
+        x = feed.coerce(obs, batched=False)
+        with self._lock:
+            state = self._state_value
+            if state is None or episode_start or state[0].shape[self._states[0].axis] != 1:
+                if state is not None and not episode_start and state[0].shape[self._states[0].axis] != 1:
+                    raise RecurrentStateError(
+                        "act() continues one environment, but the kept state holds several (from act_batch); "
+                        "pass episode_start=True, or call reset()."
+                    )
+                state = self.initial_state(1)
+            inputs = {feed.name: x.reshape(self._batch1_shape)}
+            for name, value in zip(self._state_inputs, state, strict=True):
+                inputs[name] = value
+            if self._start_flags:
+                inputs[self._start_input.name] = self._start_flags[episode_start]  # type: ignore[union-attr]
+            try:
+                outs = self._run(self._output_names, inputs, self._run_options)
+            except Exception as err:
+                raise PolicyError(f"inference failed in {self.path.name!r}: {err}") from err
+            self._state_value = outs[1:]
+        return self._post(outs[0][0])
 
     def act_batch(self, obs: Any, episode_start: Any = None) -> np.ndarray:
         """Actions for ``N`` observations (``[N, *obs_shape]``, or a mapping of key to such arrays).
@@ -442,6 +490,16 @@ class OnnxPolicy:
         ``N``, starts every row from the initial state and needs all rows flagged as starting (or none
         given).
         """
+        if self._fast and self.dynamic_batch:  # one float input, no state: skip the general machinery
+            feed = self._feeds[0]
+            x = feed.coerce(obs, batched=True)
+            if x.shape[0] == 0:
+                return np.empty((0, *self.act_shape), dtype=np.int64 if self.is_discrete else np.float32)
+            try:
+                raw = self._run(self._output_names, {feed.name: x}, self._run_options)[0]
+            except Exception as err:
+                raise PolicyError(f"inference failed in {self.path.name!r}: {err}") from err
+            return self._post(raw)
         feeds = self._prepare(obs, batched=True)
         n = next(iter(feeds.values())).shape[0]
         if n == 0:
