@@ -451,3 +451,15 @@ def test_remote_vector_env_partial_reset_and_unsupported_options() -> None:
         with pytest.raises(ConfigError):
             env.reset(options={"x": 1})
         env.close()
+
+
+def test_clankers_serve_rejects_bad_arguments_with_exit_code_2() -> None:
+    from typer.testing import CliRunner
+
+    from clankers.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--task", "no-such-task"])
+    assert result.exit_code == 2 and "unknown task" in result.output
+    result = runner.invoke(app, ["serve", "--num-envs", "0"])
+    assert result.exit_code == 2 and "num_envs" in result.output
