@@ -20,6 +20,8 @@ def test_conforming_file_exits_zero(tmp_path: Path) -> None:
     assert "conforms to clanker policy format" in result.output
     assert "action_space" in result.output and "batch_inference" in result.output
     assert "[batch, 4]" in result.output
+    flat = " ".join(result.output.split())
+    assert "level standard" in flat and "missing for verified: parity" in flat
 
 
 def test_non_conforming_file_exits_one_and_says_why(tmp_path: Path) -> None:

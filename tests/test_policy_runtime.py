@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
@@ -265,3 +266,25 @@ def test_recurrent_without_state_description_is_refused(tmp_path: Path) -> None:
 def test_unavailable_provider(standard_file: Path) -> None:
     with pytest.raises(PolicyError, match="not available"):
         OnnxPolicy(standard_file, providers=["NoSuchExecutionProvider"])
+
+
+def test_cpu_is_the_default_provider(standard_file: Path) -> None:
+    assert OnnxPolicy(standard_file).providers == ["CPUExecutionProvider"]
+    auto = OnnxPolicy(standard_file, providers="auto")
+    assert auto.providers[-1] == "CPUExecutionProvider"
+    np.testing.assert_allclose(auto.act(np.ones(4)), OnnxPolicy(standard_file).act(np.ones(4)), atol=1e-6)
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in ort.get_available_providers(), reason="CUDA is available here")
+def test_cuda_without_onnxruntime_gpu_is_a_clear_error(standard_file: Path) -> None:
+    with pytest.raises(PolicyError, match="onnxruntime-gpu"):
+        OnnxPolicy(standard_file, providers="cuda")
+
+
+def test_strict_loading_refuses_incomplete_metadata(tmp_path: Path) -> None:
+    props = standard_props()
+    del props["deterministic_mode"]
+    path = save(linear_model(_weights(), props=props), tmp_path / "p.onnx")
+    assert OnnxPolicy(path).metadata.deterministic_mode is False  # lenient: the default
+    with pytest.raises(MetadataError, match="deterministic_mode"):
+        OnnxPolicy(path, strict=True)
