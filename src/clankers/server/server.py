@@ -77,8 +77,9 @@ class ProtocolServer:
     def bind(self) -> tuple[str, int]:
         """Open the listening socket (port 0 picks a free port) and return the bound address."""
         if self._listener is None:
+            family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
             self._listener = socket.create_server(
-                (self.config.host, self.config.port), reuse_port=False, backlog=128
+                (self.config.host, self.config.port), family=family, reuse_port=False, backlog=128
             )
             self._listener.settimeout(0.2)  # lets the accept loop notice shutdown
         return self.address
