@@ -195,6 +195,34 @@ def test_dc_motor_reaches_joint_side_no_load_speed(rotor):
     assert sim.joint_velocities()[0] == pytest.approx(10.0 * (1 - math.exp(-1.0 / time_constant)), rel=2e-3)
 
 
+def test_full_dc_motor_without_inductance_equals_dc_motor_with_same_corners(rotor):
+    # Stall torque k V / R = 0.1 * 12 / 2 = 0.6 N m, no-load speed V / k = 120 rad/s: the same line.
+    full = FullDCMotor(resistance=2.0, inductance=0.0, back_emf=0.1, voltage_limit=12.0)
+    simple = DCMotor(stall_torque=0.6, no_load_speed=120.0)
+    speeds = []
+    for motor in (full, simple):
+        config = ActuatorConfig(motor=motor, transmission=Transmission(gear_ratio=12.0, motor_inertia=1e-5))
+        sim = Simulation(rotor, actuators={"spin": config})
+        sim.reset()
+        run(sim, 1.0, 0.5)
+        speeds.append(sim.joint_velocities()[0])
+    time_constant = joint_inertia(config) * 120.0 / (144.0 * 0.6)  # I w0 / (N^2 T_s)
+    assert speeds[0] == pytest.approx(speeds[1], rel=1e-9)
+    assert speeds[0] == pytest.approx(10.0 * (1 - math.exp(-0.5 / time_constant)), rel=2e-3)
+
+
+def test_velocity_control_is_a_first_order_lag(rotor):
+    kp = 0.5  # I dv/dt = kp (v* - v): v = v* (1 - exp(-kp t / I))
+    config = ActuatorConfig(
+        motor=IdealMotor(max_torque=100.0), control=VelocityControl(kp=kp, max_velocity=10.0)
+    )
+    sim = Simulation(rotor, actuators={"spin": config})
+    sim.reset()
+    run(sim, 0.4, 0.2)  # target 4 rad/s
+    expected = 4.0 * (1 - math.exp(-kp * 0.2 / joint_inertia(config)))
+    assert sim.joint_velocities()[0] == pytest.approx(expected, rel=3e-3)
+
+
 def test_position_pd_matches_damped_oscillator(rotor):
     kp, kd = 4.0, 0.4  # I q'' = kp (q* - q) - kd q': w_n = sqrt(40), zeta = kd / (2 sqrt(kp I)) = 0.316
     config = ActuatorConfig(motor=IdealMotor(max_torque=100.0), control=PositionControl(kp=kp, kd=kd))
@@ -320,3 +348,19 @@ def test_resolve_by_pattern_then_exact_name():
 def test_bad_specs_raise_config_error(spec, match):
     with pytest.raises(ConfigError, match=match):
         resolve_actuators(["spin"], spec)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    torques=st.lists(st.floats(-2, 2), min_size=1, max_size=60),
+    speeds=st.lists(st.floats(-5, 5), min_size=60, max_size=60),
+)
+def test_backlash_state_stays_in_gap_and_passes_all_or_nothing(torques, speeds):
+    config = ActuatorConfig(
+        transmission=Transmission(gear_ratio=5.0, efficiency=0.9, backlash=0.02, motor_inertia=1e-4)
+    )
+    joint = pipeline(config).joints[0]
+    for torque, speed in zip(torques, speeds, strict=False):
+        out = joint.transmission(torque, speed)
+        assert abs(joint.lead) <= 0.01 + 1e-15
+        assert out == 0.0 or out == pytest.approx(4.5 * torque)
