@@ -294,7 +294,9 @@ class DomainRandomizer:
         N m s/rad, "actuator_strength.<joint>": factor, "actuator_kp.<joint>": gain, "actuator_kd.<joint>":
         gain, "gravity.<axis>": m/s^2, "actuation_noise": std}`` for everything the spec randomizes.
         """
-        push_rng, noise_rng = rng.spawn(2)  # first, so per-step streams do not depend on the spec's size
+        # First, so the per-step streams do not depend on how many values the spec draws. (Seeding children
+        # from drawn integers rather than Generator.spawn keeps numpy 1.24 supported.)
+        push_rng, noise_rng = (np.random.default_rng(int(s)) for s in rng.integers(0, 2**63, size=2))
         self.restore()
         model, nominal, applied = self.sim.model, self._nominal, {}
         spec = self.spec
