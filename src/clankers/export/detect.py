@@ -99,7 +99,7 @@ def algorithm_from_data(data: Mapping[str, Any], label: str = "model") -> str:
         if "clip_range" in data:
             return "PPO"
         return "A2C"
-    if module.startswith("sb3_contrib.ppo_mask"):
+    if module.startswith(("sb3_contrib.ppo_mask", "sb3_contrib.common.maskable")):
         raise UnsupportedModelError(
             f"{label}: MaskablePPO is not supported: its actions depend on an action mask the policy file "
             "has no input for"

@@ -1,0 +1,355 @@
+"""Exporter behaviour beyond the matrix: detection and --algo, refusals, images, VecNormalize, recurrent
+metadata, observation layout names, failure paths (nothing written), exporter fallback, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import onnx
+import pytest
+
+pytest.importorskip("sb3_contrib")
+
+from typer.testing import CliRunner
+
+from clankers.errors import ExportError, ParityError, UnsupportedModelError
+from clankers.export import export_sb3
+from clankers.export.detect import detect_algorithm
+from clankers.policy import OnnxPolicy
+from export_toy_envs import env_id
+
+SMALL = {"net_arch": [16]}
+
+
+def _props(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(path).metadata_props}
+
+
+def _dims(value_info: Any) -> list[Any]:
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("export-features")
+
+
+@pytest.fixture(scope="module")
+def td3_zip(workdir: Path) -> Path:
+    from stable_baselines3 import TD3
+
+    model = TD3(
+        "MlpPolicy", gym.make(env_id("vector", "box")), policy_kwargs=dict(SMALL), device="cpu", seed=0
+    )
+    path = workdir / "td3.zip"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_ppo(workdir: Path) -> tuple[Any, Path]:
+    from stable_baselines3 import PPO
+
+    model = PPO(
+        "MlpPolicy", gym.make(env_id("image", "discrete")), policy_kwargs=dict(SMALL), device="cpu", seed=0
+    )
+    path = workdir / "ppo_image.zip"
+    model.save(path)
+    return model, path
+
+
+# --- detection ----------------------------------------------------------------------------------------
+
+
+def test_ddpg_and_td3_are_told_apart(workdir: Path, td3_zip: Path) -> None:
+    from stable_baselines3 import DDPG
+
+    ddpg = DDPG("MlpPolicy", gym.make(env_id("vector", "box")), policy_kwargs=dict(SMALL), device="cpu")
+    ddpg.save(workdir / "ddpg.zip")
+    assert detect_algorithm(td3_zip) == "TD3"
+    assert detect_algorithm(workdir / "ddpg.zip") == "DDPG"
+
+
+def test_algo_override_and_wrong_override(td3_zip: Path, tmp_path: Path) -> None:
+    report = export_sb3(td3_zip, tmp_path / "a.onnx", algo="ddpg", n_samples=200)  # same actor class
+    assert report.algorithm == "DDPG" and _props(tmp_path / "a.onnx")["algorithm"] == "DDPG"
+    with pytest.raises(ExportError, match=r"PPO\.load"):
+        export_sb3(td3_zip, tmp_path / "b.onnx", algo="PPO")
+    with pytest.raises(UnsupportedModelError, match="not supported"):
+        export_sb3(td3_zip, tmp_path / "c.onnx", algo="NoSuchAlgo")
+    assert not (tmp_path / "b.onnx").exists() and not (tmp_path / "c.onnx").exists()
+
+
+# --- refusals -----------------------------------------------------------------------------------------
+
+
+class _DiscreteObsEnv(gym.Env):
+    observation_space = gym.spaces.Discrete(5)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
+        return 0, {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        return 0, 0.0, True, False, {}
+
+
+def test_unsupported_models_name_the_problem(tmp_path: Path) -> None:
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import PPO
+
+    PPO("MlpPolicy", _DiscreteObsEnv(), policy_kwargs=dict(SMALL), device="cpu").save(tmp_path / "d.zip")
+    with pytest.raises(UnsupportedModelError, match="Discrete"):
+        export_sb3(tmp_path / "d.zip", tmp_path / "d.onnx")
+    MaskablePPO("MlpPolicy", gym.make(env_id("vector", "discrete")), device="cpu").save(tmp_path / "m.zip")
+    with pytest.raises(UnsupportedModelError, match="MaskablePPO"):
+        export_sb3(tmp_path / "m.zip", tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.zip", "m.zip"]
+
+
+@pytest.mark.parametrize(
+    ("algo", "policy", "act", "obs"),
+    [
+        ("SAC", "MlpPolicy", "discrete", "vector"),  # continuous-only algorithms
+        ("TD3", "MlpPolicy", "multidiscrete", "vector"),
+        ("DQN", "MlpPolicy", "box", "vector"),  # discrete-only
+        ("QRDQN", "MlpPolicy", "multibinary", "vector"),
+        ("ARS", "MlpPolicy", "multidiscrete", "vector"),  # ARS: Box and Discrete only
+        ("CrossQ", "MultiInputPolicy", "box", "dict"),  # CrossQ has no Dict policy
+    ],
+)
+def test_sb3_refuses(algo: str, policy: str, act: str, obs: str) -> None:
+    """Matrix cells SB3 itself forbids (the exporter is never reached): documented here."""
+    import sb3_contrib
+    import stable_baselines3
+
+    cls = getattr(stable_baselines3, algo, None) or getattr(sb3_contrib, algo)
+    with pytest.raises((AssertionError, ValueError, KeyError)):
+        cls(policy, gym.make(env_id(obs, act)), device="cpu")
+
+
+# --- images -----------------------------------------------------------------------------------------
+
+
+def test_image_graph_takes_raw_hwc_frames(image_ppo: tuple[Any, Path], tmp_path: Path) -> None:
+    model, path = image_ppo
+    out = tmp_path / "img.onnx"
+    export_sb3(path, out, n_samples=1000)
+    graph = onnx.load(out).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert _dims(graph.input[0]) == ["batch", 8, 8, 3]  # HWC, as the camera gives it
+    assert model.observation_space.shape == (3, 8, 8)  # what SB3's policy saw (after VecTransposeImage)
+    space = json.loads(_props(out)["observation_space"])
+    assert space["image_layout"] == "HWC" and space["dtype"] == "uint8" and space["shape"] == [8, 8, 3]
+    frames = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3), dtype=np.uint8)
+    expected = model.predict(np.transpose(frames, (0, 3, 1, 2)), deterministic=True)[0]
+    np.testing.assert_array_equal(OnnxPolicy(out).act_batch(frames), expected)
+
+
+def test_image_layout_chw_on_request(image_ppo: tuple[Any, Path], tmp_path: Path) -> None:
+    model, path = image_ppo
+    out = tmp_path / "chw.onnx"
+    export_sb3(path, out, n_samples=1000, image_layout="CHW")
+    assert _dims(onnx.load(out).graph.input[0]) == ["batch", 3, 8, 8]
+    assert json.loads(_props(out)["observation_space"])["image_layout"] == "CHW"
+    frames = np.random.default_rng(1).integers(0, 256, (16, 3, 8, 8), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        OnnxPolicy(out).act_batch(frames), model.predict(frames, deterministic=True)[0]
+    )
+
+
+# --- VecNormalize -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def normalized_ppo(workdir: Path) -> tuple[Any, Any, Path, Path]:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    venv = VecNormalize(
+        DummyVecEnv([lambda: gym.make(env_id("vector", "box"))]), clip_obs=2.0, norm_reward=False
+    )
+    model = PPO(
+        "MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, policy_kwargs=dict(SMALL), device="cpu"
+    )
+    model.learn(64)
+    model.save(workdir / "norm.zip")
+    venv.save(workdir / "norm.pkl")
+    return model, venv, workdir / "norm.zip", workdir / "norm.pkl"
+
+
+def test_vecnormalize_is_baked_and_recorded(
+    normalized_ppo: tuple[Any, Any, Path, Path], tmp_path: Path
+) -> None:
+    model, venv, zip_path, stats = normalized_ppo
+    out = tmp_path / "n.onnx"
+    export_sb3(zip_path, out, vecnormalize=stats, n_samples=1000)
+    record = json.loads(_props(out)["observation_normalization"])
+    assert record == {"kind": "vecnormalize", "in_graph": True, "epsilon": 1e-8, "clip_obs": 2.0}
+    raw = np.random.default_rng(0).normal(0, 3, (64, 4)).astype(np.float32)
+    policy = OnnxPolicy(out)
+    expected = model.predict(venv.normalize_obs(raw), deterministic=True)[0]
+    assert np.max(np.abs(policy.act_batch(raw) - expected)) < 1e-5
+    # Without the statistics the same model gives other actions on raw observations: the baking matters.
+    export_sb3(zip_path, tmp_path / "plain.onnx", n_samples=1000)
+    assert np.max(np.abs(OnnxPolicy(tmp_path / "plain.onnx").act_batch(raw) - expected)) > 1e-3
+
+
+def test_vecnormalize_file_errors(normalized_ppo: tuple[Any, Any, Path, Path], tmp_path: Path) -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    _, _, zip_path, _ = normalized_ppo
+    with pytest.raises(ExportError, match="does not exist"):
+        export_sb3(zip_path, tmp_path / "x.onnx", vecnormalize=tmp_path / "missing.pkl")
+    junk = tmp_path / "junk.pkl"
+    junk.write_bytes(b"\x80\x04not a pickle")
+    with pytest.raises(ExportError, match="not a VecNormalize"):
+        export_sb3(zip_path, tmp_path / "x.onnx", vecnormalize=junk)
+    other = VecNormalize(DummyVecEnv([lambda: gym.make(env_id("dict", "box"))]))
+    other.save(tmp_path / "dict.pkl")
+    with pytest.raises(ExportError, match="Dict"):
+        export_sb3(zip_path, tmp_path / "x.onnx", vecnormalize=tmp_path / "dict.pkl")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+# --- recurrent ---------------------------------------------------------------------------------------
+
+
+def test_recurrent_state_tensors_declared(tmp_path: Path) -> None:
+    from sb3_contrib import RecurrentPPO
+
+    model = RecurrentPPO(
+        "MlpLstmPolicy",
+        gym.make(env_id("vector", "discrete")),
+        n_steps=32,
+        batch_size=32,
+        policy_kwargs={"lstm_hidden_size": 8, "n_lstm_layers": 2, **SMALL},
+        device="cpu",
+    )
+    model.save(tmp_path / "r.zip")
+    report = export_sb3(tmp_path / "r.zip", tmp_path / "r.onnx", n_samples=1000)
+    assert report.parity.max_state_diff is not None and report.parity.max_state_diff < 1e-5
+    props = _props(tmp_path / "r.onnx")
+    assert props["recurrent"] == "true"
+    state = json.loads(props["recurrent_state"])
+    assert [(t["input"], t["output"], t["batch_axis"], t["init"]) for t in state["tensors"]] == [
+        ("lstm_h", "lstm_h_out", 1, 0.0),
+        ("lstm_c", "lstm_c_out", 1, 0.0),
+    ]
+    graph = onnx.load(tmp_path / "r.onnx").graph
+    inputs = {i.name: _dims(i) for i in graph.input}
+    assert inputs["lstm_h"] == [2, "batch", 8] and inputs["lstm_c"] == [2, "batch", 8]
+    assert [o.name for o in graph.output] == ["action", "lstm_h_out", "lstm_c_out"]
+    probe = json.loads(props["parity"])["probe"]
+    assert probe["episode_start"][0] is True and len(probe["obs"]) == len(probe["action"])
+
+
+# --- layout names, closed loop and provenance on a clankers task ----------------------------------------
+
+
+def test_cartpole_layout_names_and_closed_loop(tiny_cartpole_model: Path, tmp_path: Path) -> None:
+    from clankers.envs import make_env
+
+    out = tmp_path / "cp.onnx"
+    report = export_sb3(tiny_cartpole_model, out, verify_env="cartpole", n_samples=1000, n_episode_states=200)
+    props = _props(out)
+    names = list(make_env("cartpole").unwrapped.observation_names)
+    assert json.loads(props["observation_layout"]) == names
+    loop = json.loads(props["parity"])["closed_loop"]
+    assert loop["env"] == "cartpole" and loop["passed"] and loop["returns_equal"]
+    assert loop["returns"] == loop["reference_returns"]  # cart-pole rewards are integers: exactly equal
+    assert report.closed_loop is not None and report.closed_loop.max_trajectory_diff <= 1e-4
+    assert json.loads(props["exporter"]) == {"name": "torchscript", "opset": 17, "tool": "clankers.export"}
+    versions = json.loads(props["software_versions"])
+    assert {"torch", "stable_baselines3", "onnx", "clankers"} <= set(versions)
+    import hashlib
+
+    assert props["source_model_sha256"] == hashlib.sha256(tiny_cartpole_model.read_bytes()).hexdigest()
+    assert props["export_time"].endswith("Z")
+
+
+# --- failure paths: nothing is written --------------------------------------------------------------
+
+
+def test_discrete_mismatch_is_a_parity_error(
+    image_ppo: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clankers.export import runner
+
+    original = runner.GraphRunner.act
+    monkeypatch.setattr(runner.GraphRunner, "act", lambda self, feed: (original(self, feed) + 1) % 3)
+    with pytest.raises(ParityError, match="discrete actions differ"):
+        export_sb3(image_ppo[1], tmp_path / "p.onnx", n_samples=1000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_loop_failure_writes_nothing(td3_zip: Path, tmp_path: Path) -> None:
+    with pytest.raises(ParityError, match="closed loop"):
+        export_sb3(
+            td3_zip, tmp_path / "p.onnx", verify_env=env_id("vector", "box"), trajectory_tolerance=-1.0
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exporter_fallback_reports_every_failure(
+    td3_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    real_export = torch.onnx.export
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("dynamo") is False:
+            raise RuntimeError("torchscript exporter broke")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", failing)
+    try:
+        report = export_sb3(td3_zip, tmp_path / "f.onnx", n_samples=200)
+    except ExportError as err:  # dynamo needs onnxscript; where it is missing, both failures are named
+        assert "torchscript: RuntimeError: torchscript exporter broke" in str(err)
+        assert "dynamo:" in str(err)
+        assert not (tmp_path / "f.onnx").exists()
+    else:  # dynamo available: it took over, and the file says so
+        assert report.exporter == "dynamo"
+        assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["name"] == "dynamo"
+
+
+# --- the CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_export_with_vecnormalize_and_verify_env(
+    normalized_ppo: tuple[Any, Any, Path, Path], tmp_path: Path
+) -> None:
+    from clankers.cli import app
+
+    _, _, zip_path, stats = normalized_ppo
+    out = tmp_path / "cli.onnx"
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(zip_path),
+            "-o",
+            str(out),
+            "--vecnormalize",
+            str(stats),
+            "--verify-env",
+            env_id("vector", "box"),
+            "--episode-states",
+            "100",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "level verified" in result.output and "closed loop" in result.output
+    props = _props(out)
+    assert json.loads(props["parity"])["closed_loop"]["passed"] is True
+    assert "observation_normalization" in props
+    failed = CliRunner().invoke(
+        app, ["export", str(zip_path), "-o", str(tmp_path / "x.onnx"), "--algo", "DQN"]
+    )
+    assert failed.exit_code != 0 and not (tmp_path / "x.onnx").exists()
