@@ -142,3 +142,32 @@ def test_report_renders_every_key_and_serialises(tmp_path: Path) -> None:
     assert data["conforms"] is False and data["level"] == "none"
     assert data["metadata"]["action_transform"] == "sigmoid"
     assert data["inputs"] == [{"name": "obs", "dtype": "float32", "shape": ["batch", 4]}]
+
+
+def test_a_format_1_0_0_file_stays_valid(tmp_path: Path) -> None:
+    """Exactly what issue 2's exporter wrote: version 1.0.0 and the nine keys, nothing else."""
+    props = standard_props()
+    props["clanker_policy_version"] = "1.0.0"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert report.conforms and report.level == "standard"
+    assert report.warnings == []  # 1.1 provenance keys are not expected from a 1.0.0 file
+
+
+def test_1_1_keys_in_a_file_declaring_1_0_0(tmp_path: Path) -> None:
+    props = standard_props()
+    props["clanker_policy_version"] = "1.0.0"
+    props["algorithm"] = "PPO"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert not report.conforms
+    assert any(
+        f.subject == "metadata clanker_policy_version" and "1.1.0" in f.message for f in report.failures
+    ), report.to_text()
+
+
+def test_newer_minor_version_is_checked_with_a_warning(tmp_path: Path) -> None:
+    props = standard_props()
+    props["clanker_policy_version"] = "1.9.0"
+    props["some_1_9_key"] = "x"
+    report = check_policy(save(linear_model(_w(), props=props), tmp_path / "p.onnx"))
+    assert report.conforms
+    assert any("newer than this checker" in f.message for f in report.warnings)
