@@ -139,3 +139,8 @@ def test_unmatched_axis_pattern_is_an_error():
     with pytest.raises(ConfigError, match="matches no axis"):
         build_noise({"elbow.*": "encoder"}, ["shoulder.position"], dt=0.01)
     assert Uniform(half_width=0.0).half_width == 0.0
+
+
+def test_quantization_step_zero_leaves_an_axis_alone():
+    y = NoiseChain(Quantization(step=[0.25, 0.0]), size=2, dt=0.01).apply(np.array([0.3, 0.3]), rng())
+    np.testing.assert_array_equal(y, [0.25, 0.3])

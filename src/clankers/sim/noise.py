@@ -167,6 +167,14 @@ class NoiseChain:
         self.size, self.dt = int(size), float(dt)
         self._params = [self._broadcast(stage) for stage in self.stages]
         self._state = [np.zeros(self.size) for _ in self.stages]
+        # Per-sample constants, precomputed: the hot path is a handful of numpy calls per stage.
+        for stage, p in zip(self.stages, self._params, strict=True):
+            if stage.kind == "random_walk":
+                p["increment"] = p["sigma"] * np.sqrt(self.dt)
+            elif stage.kind == "quantization":
+                p["on"] = p["step"] > 0
+                p["all_on"] = np.array(bool(p["on"].all()))
+                p["safe_step"] = np.where(p["on"], p["step"], 1.0)
 
     def _broadcast(self, stage: NoiseStage) -> dict[str, np.ndarray]:
         params = {}
@@ -204,12 +212,13 @@ class NoiseChain:
             elif kind == "bias":
                 y += self._state[i]
             elif kind == "random_walk":
-                self._state[i] += p["sigma"] * np.sqrt(self.dt) * rng.standard_normal(self.size)
+                self._state[i] += p["increment"] * rng.standard_normal(self.size)
                 y += self._state[i]
-            else:  # quantization
-                step = p["step"]
-                on = step > 0
-                y[on] = step[on] * np.round(y[on] / step[on])
+            elif p["all_on"]:  # quantization on every axis
+                y = p["step"] * np.round(y / p["step"])
+            else:  # quantization on some axes (step 0 leaves an axis alone)
+                step = p["safe_step"]
+                y = np.where(p["on"], step * np.round(y / step), y)
         return y
 
 
