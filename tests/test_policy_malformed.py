@@ -395,3 +395,36 @@ KNOWN = [*KEYS_1_0, "observation_space", "observation_layout", "recurrent_state"
 def test_random_metadata_is_parsed_or_refused_with_a_typed_error(props: dict[str, str]) -> None:
     with contextlib.suppress(PolicyError):
         PolicyMetadata.from_metadata_props(props)
+
+
+VALUES = st.text(max_size=30) | st.sampled_from(
+    [
+        "true",
+        "false",
+        "[1.0, 1.0]",
+        "[2.0]",
+        "{}",
+        "1.0.0",
+        "1.1.0",
+        "2.0.0",
+        "tanh",
+        "clip",
+        '{"type": "Box", "shape": [2], "low": [-1], "high": [1]}',
+        '{"type": "Box", "shape": [2], "dtype": "float32", "low": ["-inf"], "high": ["inf"]}',
+        '{"type": "Discrete", "n": 2}',
+        '{"tensors": [{"input": "h", "output": "h2"}]}',
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(props=st.dictionaries(st.sampled_from(KNOWN), VALUES, max_size=6))
+def test_checker_and_runtime_survive_any_metadata(tmp_path: Path, props: dict[str, str]) -> None:
+    """On a sound graph, arbitrary metadata either loads or is refused with a typed error; the checker
+    always returns a report."""
+    path = tmp_path / "fuzz.onnx"
+    path.write_bytes(_bytes(linear_model(W, props=props)))
+    with contextlib.suppress(PolicyError):
+        OnnxPolicy(path)
+    report = check_policy(path)
+    assert report.level in ("none", "basic", "standard", "verified")
