@@ -132,3 +132,12 @@ def test_act_after_act_batch_needs_an_episode_start(policy: OnnxPolicy) -> None:
     with pytest.raises(RecurrentStateError, match="several"):
         policy.act(np.ones(3))
     np.testing.assert_allclose(policy.act(np.ones(3), episode_start=True), [1, 1, 1])
+
+
+def test_state_output_shape_must_match_input(tmp_path: Path) -> None:
+    model = accumulator_model(props=_props())
+    # declare the c state as 2 wide on the way in, while it comes back 1 wide
+    model.graph.input[2].type.tensor_type.shape.dim[1].dim_value = 2
+    report = check_policy(save(model, tmp_path / "r.onnx"))
+    assert not report.conforms
+    assert any(f.subject == "state c_in" and "differ" in f.message for f in report.failures), report.to_text()

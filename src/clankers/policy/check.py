@@ -147,6 +147,22 @@ def _check_tensors(report: CheckReport, meta: PolicyMetadata | None) -> None:
                     f"{info.dtype} {info.shape_text()}, batch axis {spec.batch_axis} "
                     + ("dynamic" if axis_ok else "is not dynamic"),
                 )
+            pair = by_name.get(spec.input), outs.get(spec.output)
+            if pair[0] is not None and pair[1] is not None:
+                fixed = [
+                    tuple(d for i, d in enumerate(t.shape) if i != spec.batch_axis)
+                    for t in pair  # type: ignore[union-attr]
+                ]
+                same = len(pair[0].shape) == len(pair[1].shape) and fixed[0] == fixed[1]
+                report.add(
+                    "standard",
+                    same,
+                    f"state {spec.input}",
+                    f"returned as {spec.output!r} with the same shape"
+                    if same
+                    else f"input {pair[0].shape_text()} and output {pair[1].shape_text()} differ; the next "
+                    "state must have the shape of the current one",
+                )
 
 
 def _tensor_findings(
