@@ -7,7 +7,8 @@ gradient updates, not the simulation, so one environment is enough.
 
 The loop: SAC learns from one environment; every ``eval_every`` steps the *deterministic* policy is
 evaluated on a fixed set of seeded episodes (return and ``info["is_success"]`` at each episode's last
-step); training stops early once the evaluation mean return reaches ``target_return``. Outputs, as for
+step); training stops early once the evaluation mean return reaches ``target_return`` or the success
+rate reaches ``target_success_rate``. Outputs, as for
 PPO: ``model.zip``, ``training.json`` (with the success rate) and ``training_curve.png``.
 """
 
@@ -39,6 +40,7 @@ class SACConfig:
     | n_envs          | 1         | environments collecting transitions                                  |
     | seed            | 0         | seeds SB3, torch and every environment                               |
     | target_return   | None      | stop once the deterministic eval mean reaches it (None: never)        |
+    | target_success_rate | None  | ... or once the eval success rate reaches it (None: never)            |
     | eval_episodes   | 20        | episodes per deterministic evaluation (fixed seeds)                   |
     | eval_every      | 5_000     | env steps between evaluations                                         |
     | sac             | see below | SAC hyperparameters (Stable-Baselines3 names)                         |
@@ -49,6 +51,7 @@ class SACConfig:
     n_envs: int = 1
     seed: int = 0
     target_return: float | None = None
+    target_success_rate: float | None = None
     eval_episodes: int = 20
     eval_every: int = 5_000
     sac: dict[str, Any] = field(
@@ -73,6 +76,12 @@ class SACConfig:
             raise ConfigError(
                 "total_timesteps, n_envs, eval_episodes and eval_every must be positive integers"
             )
+
+
+def _solved(config: SACConfig, mean: float, success_rate: float) -> bool:
+    by_return = config.target_return is not None and mean >= config.target_return
+    by_success = config.target_success_rate is not None and success_rate >= config.target_success_rate
+    return bool(by_return or by_success)
 
 
 def evaluate(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float, float]:
@@ -145,7 +154,7 @@ def train_sac(
                 state["next_eval"] += config.eval_every
                 mean, _, success = run_eval(self.num_timesteps)
                 status += f", eval {mean:.1f} (success {success:.0%})"
-                if config.target_return is not None and mean >= config.target_return:
+                if _solved(config, mean, success):
                     state["solved"] = True
                 if progress is not None:
                     progress(self.num_timesteps, config.total_timesteps, status)
@@ -165,7 +174,7 @@ def train_sac(
     model.save(tmp)
     tmp.replace(model_path)
     curve_path = plot_sac_curve(history, out / "training_curve.png", config.task, config.target_return)
-    solved = bool(config.target_return is not None and eval_mean >= config.target_return)
+    solved = _solved(config, eval_mean, success_rate)
     result = TrainResult(
         model_path=model_path,
         curve_path=curve_path,
