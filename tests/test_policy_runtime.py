@@ -288,3 +288,10 @@ def test_strict_loading_refuses_incomplete_metadata(tmp_path: Path) -> None:
     assert OnnxPolicy(path).metadata.deterministic_mode is False  # lenient: the default
     with pytest.raises(MetadataError, match="deterministic_mode"):
         OnnxPolicy(path, strict=True)
+
+
+def test_deterministic_mode_asks_onnxruntime_for_deterministic_kernels(tmp_path: Path) -> None:
+    for flag in (False, True):
+        props = standard_props(deterministic_mode=flag)
+        policy = OnnxPolicy(save(linear_model(_weights(), props=props), tmp_path / f"p{flag}.onnx"))
+        assert policy._session.get_session_options().use_deterministic_compute is flag
