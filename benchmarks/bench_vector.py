@@ -51,8 +51,6 @@ SIZES = (1, 8, 64, 256)
 TARGET_N = 64
 CARTPOLE_GAINS = np.array([0.1, 0.16, 1.8, 0.3])  # x, x_dot, theta, theta_dot -> normalized cart force
 ROUND_SECONDS = 0.08
-# AsyncVectorEnv forks one process per env; above this many, its start-up and memory dominate the run.
-ASYNC_MAX_ENVS = 256
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -69,6 +67,21 @@ class Row:
     n: int
     threads: int
     steps_per_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def start_async(factory: Callable[[], gym.Env], n: int, notes: list[str]) -> AsyncVectorEnv | None:
+    """Gymnasium's AsyncVectorEnv (one forked process per env), or None with the reason in ``notes``.
+
+    Forking hundreds of Python processes that each import MuJoCo can exceed what the kernel lets this
+    process commit (every child reserves ~100+ MB of address space); that is then reported, not hidden.
+    """
+    try:
+        return AsyncVectorEnv([factory] * n)
+    except OSError as exc:
+        notes.append(f"AsyncVectorEnv with {n} processes could not start here: {exc}")
+        gc.collect()
+        return None
 
 
 def cartpole_controller(num_envs: int, action_dim: int) -> Policy:
@@ -195,7 +208,8 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
     rows = []
     substeps = 0
     for n in sizes:
-        async_env = AsyncVectorEnv([factory] * n) if n <= ASYNC_MAX_ENVS else None  # fork before threads
+        notes: list[str] = []
+        async_env = start_async(factory, n, notes)  # fork before this process starts threads
         ours = gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point")
         ours_1 = gym.make_vec(task.env_id, num_envs=n, vectorization_mode="vector_entry_point", num_threads=1)
         threads = ours.unwrapped.num_threads  # type: ignore[attr-defined]
@@ -215,7 +229,7 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
         }
         substeps = physics["physics"].substeps
         seconds = interleaved({**alternatives, **physics}, rounds)
-        row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()})
+        row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()}, notes)
         # The limits: every core stepping bare physics (one thread's rate times the cores), no overhead.
         row.steps_per_s["physics"] *= available_cores()
         row.steps_per_s["physics_nstep"] *= available_cores()
@@ -225,6 +239,9 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
                 env.close()
         for bare in physics.values():
             bare.close()
+        # Drop every MjData of this size before the next fork: each reserves a ~14 MB arena, and the
+        # kernel refuses to fork a parent whose reserved memory looks larger than the machine.
+        del alternatives, physics, ours, ours_1, sync, async_env
         gc.collect()
     return rows, substeps
 
@@ -237,16 +254,19 @@ def measure_peer(sizes: tuple[int, ...], rounds: int) -> list[Row] | str:
         return f"InvertedPendulum-v5 could not be created here: {type(exc).__name__}: {exc}"
     rows = []
     for n in sizes:
-        async_env = gym.make_vec("InvertedPendulum-v5", num_envs=n, vectorization_mode="async")
+        notes: list[str] = []
+        async_env = start_async(lambda: gym.make("InvertedPendulum-v5"), n, notes)
         sync = gym.make_vec("InvertedPendulum-v5", num_envs=n, vectorization_mode="sync")
-        alternatives = {
-            "sync": closed_loop(sync, random_commands(n, 1)),
-            "async": closed_loop(async_env, random_commands(n, 1)),
-        }
+        alternatives = {"sync": closed_loop(sync, random_commands(n, 1))}
+        if async_env is not None:
+            alternatives["async"] = closed_loop(async_env, random_commands(n, 1))
         seconds = interleaved(alternatives, rounds)
-        rows.append(Row(n, 1, {name: n / s for name, s in seconds.items()}))
+        rows.append(Row(n, 1, {name: n / s for name, s in seconds.items()}, notes))
         sync.close()
-        async_env.close()
+        if async_env is not None:
+            async_env.close()
+        del alternatives, sync, async_env
+        gc.collect()
     return rows
 
 
@@ -284,6 +304,9 @@ def task_table(task: Task, rows: list[Row], substeps: int) -> list[str]:
             f"| {_k(limit)} | {_k(bare)} | {ours / sync:.2f}x | {f'{ours / asy:.2f}x' if asy else '—'} "
             f"| {100 * ours / limit:.0f}% | {100 * ours / bare:.0f}% |"
         )
+    notes = [note for row in rows for note in row.notes]
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     target = next((row for row in rows if row.n == TARGET_N), None)
     if target is not None:
         r = target.steps_per_s
@@ -314,7 +337,12 @@ def peer_table(rows: list[Row] | str) -> list[str]:
     if isinstance(rows, str):
         return [*lines, rows, ""]
     lines += ["| N | SyncVectorEnv | AsyncVectorEnv |", "|---|---|---|"]
-    lines += [f"| {row.n} | {_k(row.steps_per_s['sync'])} | {_k(row.steps_per_s['async'])} |" for row in rows]
+    lines += [
+        f"| {row.n} | {_k(row.steps_per_s['sync'])} | {_k(row.steps_per_s.get('async'))} |" for row in rows
+    ]
+    notes = [note for row in rows for note in row.notes]
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return [*lines, ""]
 
 
