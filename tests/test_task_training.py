@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from clankers.train import SACConfig, recipe_for, train
+from clankers.train.sac import evaluate_saved
 
 
 @pytest.mark.parametrize("task", ["pendulum", "arm_reach", "arm_reach6", "two_arm_reach"])
@@ -24,6 +25,10 @@ def test_recipe_trains_and_reports_return_and_success_rate(task: str, tmp_path: 
     assert summary["algorithm"] == "sac" and summary["env_steps"] == 200
     assert np.isfinite(summary["eval_mean"]) and 0.0 <= summary["eval_success_rate"] <= 1.0
     assert summary["history"]["eval_steps"] == [200.0]
+    fresh = evaluate_saved(result.model_path, task, episodes=2, seed=99)
+    assert (
+        fresh["episodes"] == 2 and 0.0 <= fresh["success_rate"] <= 1.0 and np.isfinite(fresh["mean_return"])
+    )
 
 
 def test_recipe_overrides_and_unknown_task() -> None:

@@ -230,3 +230,21 @@ def plot_sac_curve(history: dict[str, list[float]], path: Path, task: str, targe
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def evaluate_saved(
+    model_path: str | Path, task: str, episodes: int = 100, seed: int = 1_000_000
+) -> dict[str, float]:
+    """Evaluate a saved SAC model on ``episodes`` fresh seeded episodes (not the training-time ones).
+
+    Returns ``{"mean_return", "std_return", "success_rate", "episodes"}``; used for the reported results.
+    """
+    from stable_baselines3 import SAC
+
+    model = SAC.load(str(model_path), device="cpu")
+    env = _make_vec_env(task, min(episodes, 10), seed)
+    try:
+        mean, std, success = evaluate(model, env, episodes, seed)
+    finally:
+        env.close()
+    return {"mean_return": mean, "std_return": std, "success_rate": success, "episodes": float(episodes)}
