@@ -171,7 +171,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         for index, term in terms:
             term_names = term.names(self.state)
             block = slice(len(names), len(names) + len(term_names))
-            label = f"{term.kind}[{index}]" if f"{term.kind}" in self.observation_slices else term.kind
+            base = term.name if term.kind == "sensor" else term.kind  # type: ignore[union-attr]
+            label = f"{base}[{index}]" if base in self.observation_slices else base
             self.observation_slices[label] = block
             owner = term.owner(self.state)
             if owner is not None:
