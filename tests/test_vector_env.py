@@ -341,3 +341,24 @@ def test_idle_thread_steals_work_from_a_busy_one() -> None:
     assert env.envs[0].stepped_by == caller
     assert env.envs[1].stepped_by != caller and env.envs[2].stepped_by != caller  # taken by the worker
     env.close()
+
+
+def test_gymnasium_vector_wrappers_work_on_it() -> None:
+    """RecordEpisodeStatistics (reads autoreset_mode from metadata) counts the same episodes as on Sync."""
+
+    def episodes(vec: gym.vector.VectorEnv) -> list[tuple[int, float]]:
+        vec = gym.wrappers.vector.RecordEpisodeStatistics(gym.wrappers.vector.ClipAction(vec))
+        vec.reset(seed=4)
+        found = []
+        for actions in random_actions(80, seed=5) * 2.0:  # out of bounds: ClipAction brings them back
+            info = vec.step(actions)[4]
+            if "episode" in info:
+                found += [
+                    (int(info["episode"]["l"][i]), float(info["episode"]["r"][i]))
+                    for i in np.flatnonzero(info["_episode"])
+                ]
+        return found
+
+    ours = episodes(ClankersVectorEnv(CartPoleEnv, N, num_threads=2, max_episode_steps=HORIZON))
+    sync = episodes(SyncVectorEnv([lambda: CartPoleEnv(max_episode_steps=HORIZON)] * N))
+    assert len(ours) >= N and ours == sync
