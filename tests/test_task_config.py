@@ -146,10 +146,22 @@ def test_json_config_and_mapping_give_the_same_task(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.reset(seed=5)[0], b.reset(seed=5)[0])
 
 
-def test_shipped_configs_all_load() -> None:
-    for path in sorted(asset_path("tasks").glob("*.toml")):
-        config = load_task_config(path)
-        assert config.name == path.stem
+def test_shipped_configs_all_load_and_step() -> None:
+    paths = sorted(asset_path("tasks").glob("*.toml"))
+    assert {p.stem for p in paths} >= {
+        "pendulum",
+        "arm_reach",
+        "arm_reach6",
+        "two_arm_reach",
+        "arm_reach_servo",
+    }
+    for path in paths:
+        env = TaskEnv(path)
+        assert env.config.name == path.stem
+        env.reset(seed=0)
+        for _ in range(3):
+            obs, reward, *_ = env.step(env.action_space.sample())
+        assert np.isfinite(obs).all() and np.isfinite(reward)
 
 
 def _config_with(**changes: object) -> dict:
