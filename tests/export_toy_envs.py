@@ -76,7 +76,7 @@ class ToyEnv(gym.Env):
         if self.obs_kind in ("image", "image_chw", "cnn"):
             return self._image(self.observation_space.shape)
         if self.obs_kind == "dict":
-            return {"state": vector, "goal": self._goal}
+            return {"state": vector, "goal": self._goal.copy()}
         return {"state": vector, "camera": self._image(CNN_IMAGE)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:

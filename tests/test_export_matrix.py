@@ -64,6 +64,9 @@ CASES = [
         policy="gsde-squash",
     ),
     Case("PPO", "box", kwargs={**_ON, "use_sde": True}, policy="gsde"),
+    Case(
+        "PPO", "box", kwargs={**_ON, "policy_kwargs": {"share_features_extractor": False}}, policy="unshared"
+    ),
     # --- off-policy continuous ---------------------------------------------------------------------
     *[Case(algo, "box", kwargs=_OFF) for algo in ("SAC", "TD3", "DDPG", "TQC", "CrossQ")],
     Case("SAC", "box", kwargs={**_OFF, "use_sde": True}, policy="gsde"),
@@ -81,6 +84,9 @@ CASES = [
     # --- images (raw uint8 frames; HWC transposed in the graph, or CHW as-is) ----------------------
     Case("PPO", "discrete", "image", kwargs=_ON),
     Case("PPO", "box", "image_chw", kwargs=_ON),
+    Case(
+        "PPO", "discrete", "image", kwargs={**_ON, "policy_kwargs": {"normalize_images": False}}, policy="raw"
+    ),
     Case("PPO", "box", "cnn", kwargs=_ON, policy="CnnPolicy"),
     Case("SAC", "box", "image", kwargs=_OFF),
     Case("DQN", "discrete", "cnn", kwargs=_OFF, policy="CnnPolicy"),
