@@ -263,9 +263,9 @@ def test_cartpole_layout_names_and_closed_loop(tiny_cartpole_model: Path, tmp_pa
     assert loop["env"] == "cartpole" and loop["passed"] and loop["returns_equal"]
     assert loop["returns"] == loop["reference_returns"]  # cart-pole rewards are integers: exactly equal
     assert report.closed_loop is not None and report.closed_loop.max_trajectory_diff <= 1e-4
-    assert json.loads(props["exporter"]) == {"name": "torchscript", "opset": 17, "tool": "clankers.export"}
+    assert json.loads(props["exporter"]) == {"name": "clankers", "backend": "torchscript", "opset": 17}
     versions = json.loads(props["software_versions"])
-    assert {"torch", "stable_baselines3", "onnx", "clankers"} <= set(versions)
+    assert {"torch", "stable-baselines3", "onnx", "clankers"} <= set(versions)
     import hashlib
 
     assert props["source_model_sha256"] == hashlib.sha256(tiny_cartpole_model.read_bytes()).hexdigest()
@@ -316,7 +316,7 @@ def test_exporter_fallback_reports_every_failure(
         assert not (tmp_path / "f.onnx").exists()
     else:  # dynamo available: it took over, and the file says so
         assert report.exporter == "dynamo"
-        assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["name"] == "dynamo"
+        assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["backend"] == "dynamo"
 
 
 # --- the CLI ----------------------------------------------------------------------------------------

@@ -33,9 +33,10 @@ from clankers.policy.spaces import (
 )
 from clankers.policy.spec import PolicyMetadata
 
+#: Distributions whose versions shape the graph, by the names the spec's ``software_versions`` uses.
 _PACKAGES = (
-    "stable_baselines3",
-    "sb3_contrib",
+    "stable-baselines3",
+    "sb3-contrib",
     "torch",
     "onnx",
     "onnxruntime",
@@ -115,7 +116,7 @@ def software_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in _PACKAGES:
         try:
-            versions[package] = importlib_metadata.version(package.replace("_", "-"))
+            versions[package] = importlib_metadata.version(package)
         except importlib_metadata.PackageNotFoundError:
             continue
     return versions
@@ -181,7 +182,7 @@ def build_metadata(
         recurrent_state=recurrent_state_of(actor),
         algorithm=actor.display_name,
         software_versions=software_versions(),
-        exporter={"name": exporter, "opset": opset, "tool": "clankers.export"},
+        exporter={"name": "clankers", "backend": exporter, "opset": opset},
         export_time=export_time or utc_now(),
         source_model_sha256=sha256_of(model_path),
         parity=parity,
