@@ -12,7 +12,6 @@ well as the actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,14 +79,6 @@ class ParityResult:
         return record
 
 
-def uniform_observations(space: gym.spaces.Box, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` observations drawn uniformly within a Box's bounds (clipped to ±10 where infinite)."""
-    from clankers.export.observations import finite_bounds
-
-    low, high = finite_bounds(space)
-    return rng.uniform(low, high, size=(n, *space.shape)).astype(np.float32)
-
-
 def reference_observation(actor: ExportableActor, feed: Feed) -> Any:
     """A graph feed (raw observations) -> what SB3's ``predict`` takes: model layout, then VecNormalize."""
     obs = to_model_observation(actor.inputs, feed, actor.is_dict)
@@ -148,23 +139,6 @@ def episode_feeds(
             done = bool(terminated or truncated)
             start = False
     return _concat(feeds), np.array(starts)
-
-
-def episode_observations(
-    env: gym.Env, act: Callable[[np.ndarray], np.ndarray], n: int, seed: int
-) -> np.ndarray:
-    """The first ``n`` (flat Box) observations visited when ``act`` drives ``env`` (kept for callers)."""
-    observations: list[np.ndarray] = []
-    episode = 0
-    while len(observations) < n:
-        obs, _ = env.reset(seed=seed + episode)
-        episode += 1
-        done = False
-        while not done and len(observations) < n:
-            observations.append(np.asarray(obs, dtype=np.float32))
-            obs, _, terminated, truncated, _ = env.step(act(obs))
-            done = terminated or truncated
-    return np.stack(observations)
 
 
 def _env_action(action: np.ndarray, space: gym.spaces.Space) -> Any:

@@ -41,7 +41,7 @@ from clankers.export.parity import (
 )
 from clankers.export.runner import GraphRunner
 from clankers.export.sb3 import ExportableActor, build_actor
-from clankers.export.vecnormalize import load_vecnormalize
+from clankers.export.vecnormalize import NormalizationStats, load_vecnormalize
 
 #: Smallest number of observations a per-sample parity check must cover (the format's *verified* level).
 MIN_PARITY_SAMPLES = 1000
@@ -113,6 +113,53 @@ def export_sb3(
     stats = load_vecnormalize(vecnormalize) if vecnormalize is not None else None
     layout_env = env or verify_env
     environment = make_environment(layout_env) if layout_env is not None else None
+    try:
+        options = _Options(
+            verify_env,
+            verify_episodes,
+            image_layout,
+            n_samples,
+            n_episode_states,
+            seed,
+            tolerance,
+            trajectory_tolerance,
+            opset,
+            exporters,
+        )
+        return _export(model_path, output, algorithm, model, stats, environment, options, start)
+    finally:
+        if environment is not None:
+            environment.close()
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The checking options of one export (see :func:`export_sb3` for their meaning)."""
+
+    verify_env: str | None
+    verify_episodes: int
+    image_layout: str | None
+    n_samples: int
+    n_episode_states: int
+    seed: int
+    tolerance: float
+    trajectory_tolerance: float
+    opset: int
+    exporters: tuple[str, ...]
+
+
+def _export(
+    model_path: str | Path,
+    output: str | Path,
+    algorithm: str,
+    model: Any,
+    stats: NormalizationStats | None,
+    environment: gym.Env | None,
+    options: _Options,
+    start: float,
+) -> ExportReport:
+    """The stages after loading (see :func:`export_sb3`); the caller owns ``environment``."""
+    image_layout = options.image_layout
     if image_layout is None and environment is not None:
         image_layout = _env_image_layout(environment.observation_space)
     actor = build_actor(model, algorithm, normalization=stats, image_layout=image_layout)
@@ -127,15 +174,15 @@ def export_sb3(
         _example_inputs(actor, batch=2),
         actor.input_names,
         actor.output_names,
-        opset,
+        options.opset,
         batch_axes=batch_axes,
-        exporters=exporters,
+        exporters=options.exporters,
     )
     used_opset = model_opset(onnx_model)
     torch_seconds = time.perf_counter() - torch_start
 
     checks: list[str] = []
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(options.seed)
     with staged_file(output) as candidate:
         meta = build_metadata(
             actor, exporter=exporter, opset=used_opset, model_path=model_path, env=environment
@@ -148,30 +195,38 @@ def export_sb3(
         checks.append(_check_tensors(runner, actor, rng))
 
         episodes = None
-        if environment is not None and n_episode_states > 0:
-            episodes = episode_feeds(actor, model, environment, n_episode_states, seed)
-        feed = random_feed(actor, n_samples, rng)
+        if environment is not None and options.n_episode_states > 0:
+            episodes = episode_feeds(actor, model, environment, options.n_episode_states, options.seed)
+        feed = random_feed(actor, options.n_samples, rng)
         if actor.recurrent is not None:
-            parity = recurrent_parity(actor, model, runner, feed, episodes, tolerance, rng)
+            parity = recurrent_parity(actor, model, runner, feed, episodes, options.tolerance, rng)
         else:
             parity = stateless_parity(
-                actor, model, runner, feed, episodes[0] if episodes else None, tolerance
+                actor, model, runner, feed, episodes[0] if episodes else None, options.tolerance
             )
         if not parity.passed:
             raise ParityError(_parity_failure(parity))
         checks.append(_parity_line(parity))
 
         loop = None
-        if verify_env is not None:
-            loop = closed_loop(actor, model, runner, verify_env, verify_episodes, seed, trajectory_tolerance)
+        if options.verify_env is not None:
+            loop = closed_loop(
+                actor,
+                model,
+                runner,
+                options.verify_env,
+                options.verify_episodes,
+                options.seed,
+                options.trajectory_tolerance,
+            )
             if not loop.passed:
                 raise ParityError(
-                    f"closed loop in {verify_env} on seeds {loop.seeds}: returns {loop.returns} vs SB3 "
+                    f"closed loop in {options.verify_env} on seeds {loop.seeds}: returns {loop.returns} vs SB3 "
                     f"{loop.reference_returns} (equal: {loop.returns_equal}), max trajectory diff "
                     f"{loop.max_trajectory_diff:.3g} (tolerance {loop.tolerance:g}); nothing was written"
                 )
             checks.append(
-                f"closed loop in {verify_env}, seeds {loop.seeds}: returns equal {loop.returns}, "
+                f"closed loop in {options.verify_env}, seeds {loop.seeds}: returns equal {loop.returns}, "
                 f"max trajectory diff {loop.max_trajectory_diff:.3g} <= {loop.tolerance:g}"
             )
         del runner
@@ -179,7 +234,7 @@ def export_sb3(
         record = parity.to_dict()
         if loop is not None:
             record["closed_loop"] = loop.to_dict()
-        meta = meta.model_copy(update={"parity": record})
+        meta.parity = record  # validated on assignment (ParityRecord)
         props = meta.to_metadata_props()
         set_metadata(onnx_model, props)
         onnx.save(onnx_model, candidate)
@@ -188,8 +243,6 @@ def export_sb3(
             candidate, "verified" if parity.n_samples >= MIN_PARITY_SAMPLES else "standard"
         )
         checks.append(f"clankers check: conformance level {level}")
-    if environment is not None:
-        environment.close()
     return ExportReport(
         path=Path(output),
         algorithm=actor.display_name,
