@@ -3,7 +3,8 @@
 Per-sample parity shows the graph matches ``predict`` on given observations; a deployment also depends on
 everything around it (observation layout, the runtime's state resets, integer actions reaching the env).
 Here both drive full episodes: episode ``i`` of each starts from ``env.reset(seed=seed + i)``; the returns
-must be equal and every observation along the two trajectories within a stated tolerance. The result is
+must be equal and every observation along the two trajectories within a stated tolerance
+(:data:`TRAJECTORY_TOLERANCE`, relative to the observation's magnitude above 1). The result is
 recorded in the file's ``parity`` metadata (``closed_loop``).
 
 The loop mirrors :func:`clankers.envs.rollout.evaluate` (same seeding, same episode records, compared by
@@ -29,8 +30,11 @@ from clankers.export.parity import reference_observation
 from clankers.export.runner import GraphRunner
 from clankers.export.sb3 import ExportableActor
 
-#: Largest allowed |difference| between the two trajectories' observations (absolute, any element).
-TRAJECTORY_TOLERANCE = 1e-4
+#: Largest allowed trajectory difference: every observation element must satisfy
+#: ``|a - b| <= TRAJECTORY_TOLERANCE * max(1, |b|)`` (absolute below magnitude 1, relative above). Both runs
+#: start identical; float32 rounding differences (1e-7) between torch and onnxruntime are amplified by
+#: the dynamics (a 6-joint arm reaches 2e-4 relative in a transient), so exact equality is not the test.
+TRAJECTORY_TOLERANCE = 1e-3
 #: Continuous actions: returns are equal when they agree to this relative (and absolute) tolerance; float32
 #: rounding differences between torch and onnxruntime (1e-7) reach continuous rewards. Discrete actions
 #: are identical, so their returns must be bit-for-bit equal.
@@ -65,10 +69,11 @@ class ClosedLoopResult:
     returns: list[float]
     reference_returns: list[float]
     returns_equal: bool
-    max_trajectory_diff: float
+    max_trajectory_diff: float  # max |a - b| / max(1, |b|) over every observation element
     max_action_diff: float
     tolerance: float
     return_tolerance: float = 0.0
+    max_abs_trajectory_diff: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -82,6 +87,8 @@ class ClosedLoopResult:
             "reference_returns": self.reference_returns,
             "returns_equal": self.returns_equal,
             "max_trajectory_diff": self.max_trajectory_diff,
+            "trajectory_metric": "max |onnx - reference| / max(1, |reference|) over every observation element",
+            "max_abs_trajectory_diff": self.max_abs_trajectory_diff,
             "max_action_diff": self.max_action_diff,
             "tolerance": self.tolerance,
             "return_tolerance": self.return_tolerance,
@@ -124,6 +131,18 @@ def _run(env_id: str, actor: ExportableActor, step: StepFn, episodes: int, seed:
         )
     env.close()
     return result
+
+
+def _scaled_difference(a: Evaluation, b: Evaluation) -> float:
+    """max |a - b| / max(1, |b|) over every observation of every episode; inf when lengths differ."""
+    worst = 0.0
+    for ea, eb in zip(a.episodes, b.episodes, strict=True):
+        assert ea.observations is not None and eb.observations is not None
+        if ea.observations.shape != eb.observations.shape:
+            return float("inf")
+        scaled = np.abs(ea.observations - eb.observations) / np.maximum(1.0, np.abs(eb.observations))
+        worst = max(worst, float(scaled.max(initial=0.0)))
+    return worst
 
 
 def _graph_step(actor: ExportableActor, runner: GraphRunner) -> StepFn:
@@ -180,7 +199,8 @@ def closed_loop(
         reference_returns=[float(r) for r in model_run.returns],
         returns_equal=comparison.returns_equal or returns_equal,
         return_tolerance=rtol,
-        max_trajectory_diff=comparison.max_observation_diff,
+        max_trajectory_diff=_scaled_difference(graph_run, model_run),
+        max_abs_trajectory_diff=comparison.max_observation_diff,
         max_action_diff=comparison.max_action_diff,
         tolerance=tolerance,
     )

@@ -21,7 +21,7 @@ import onnx
 import torch
 
 from clankers.errors import ParityError, PolicyError
-from clankers.export.closed_loop import ClosedLoopResult, closed_loop, make_environment
+from clankers.export.closed_loop import TRAJECTORY_TOLERANCE, ClosedLoopResult, closed_loop, make_environment
 from clankers.export.detect import canonical_algorithm, detect_algorithm, load_model
 from clankers.export.metadata import build_metadata
 from clankers.export.onnx_writer import (
@@ -80,7 +80,7 @@ def export_sb3(
     n_episode_states: int = 1000,
     seed: int = 0,
     tolerance: float = 1e-5,
-    trajectory_tolerance: float = 1e-4,
+    trajectory_tolerance: float = TRAJECTORY_TOLERANCE,
     opset: int = DEFAULT_OPSET,
     exporters: tuple[str, ...] = EXPORTERS,
 ) -> ExportReport:
@@ -95,8 +95,8 @@ def export_sb3(
         vecnormalize: ``VecNormalize.save`` statistics to bake into the graph (the file then takes raw
             observations).
         verify_env: run the file and the model closed-loop in this environment on the same seeds
-            (``verify_episodes`` episodes); returns must be equal and trajectories within
-            ``trajectory_tolerance``. Also used for episode states when ``env`` is not given.
+            (``verify_episodes`` episodes); returns must be equal and every observation along the
+            trajectories within ``trajectory_tolerance * max(1, |reference|)``. Also used for episode states when ``env`` is not given.
         image_layout: ``HWC`` (default: what cameras give) or ``CHW`` for image inputs.
         n_samples, n_episode_states: parity observations of each kind.
         tolerance: the largest allowed |graph - predict| on any continuous action component.
