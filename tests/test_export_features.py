@@ -98,17 +98,25 @@ class _DiscreteObsEnv(gym.Env):
         return 0, 0.0, True, False, {}
 
 
+class _StartedActionEnv(_DiscreteObsEnv):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Discrete(3, start=1)
+
+
 def test_unsupported_models_name_the_problem(tmp_path: Path) -> None:
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
 
+    PPO("MlpPolicy", _StartedActionEnv(), policy_kwargs=dict(SMALL), device="cpu").save(tmp_path / "s.zip")
+    with pytest.raises(UnsupportedModelError, match="non-zero start"):
+        export_sb3(tmp_path / "s.zip", tmp_path / "s.onnx")
     PPO("MlpPolicy", _DiscreteObsEnv(), policy_kwargs=dict(SMALL), device="cpu").save(tmp_path / "d.zip")
     with pytest.raises(UnsupportedModelError, match="Discrete"):
         export_sb3(tmp_path / "d.zip", tmp_path / "d.onnx")
     MaskablePPO("MlpPolicy", gym.make(env_id("vector", "discrete")), device="cpu").save(tmp_path / "m.zip")
     with pytest.raises(UnsupportedModelError, match="MaskablePPO"):
         export_sb3(tmp_path / "m.zip", tmp_path / "m.onnx")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.zip", "m.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.zip", "m.zip", "s.zip"]
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,8 @@ CASES = [
     Case("RecurrentPPO", "box", normalize=True, kwargs=_REC),
     Case("PPO", "discrete", "dict", normalize=True, kwargs=_ON),
     Case("PPO", "box", "dict_image", normalize=True, kwargs=_ON),
+    # VecNormalize over a whole image: SB3 turns it into a float Box; the graph takes raw float frames.
+    Case("PPO", "box", "image", normalize=True, kwargs=_ON),
 ]
 
 

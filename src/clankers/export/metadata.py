@@ -81,6 +81,9 @@ def _input_space(spec: ObservationInput) -> BoxSpace:
         return BoxSpace(
             shape=list(spec.graph_shape), dtype="uint8", low=low, high=high, image_layout=spec.image_layout
         )
+    if spec.raw_bounds_unknown:  # an image VecNormalize rewrote: the raw pixel range is not recorded
+        inf = float("inf")
+        return BoxSpace(shape=list(spec.graph_shape), dtype="float32", low=[-inf], high=[inf])
     return BoxSpace(
         shape=list(spec.graph_shape),
         dtype="float32",

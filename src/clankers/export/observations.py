@@ -44,6 +44,9 @@ class ObservationInput:
     image_layout: str | None  # "HWC" / "CHW" for images, else None
     transpose: bool  # HWC -> CHW inside the graph
     normalization: tuple[np.ndarray, np.ndarray, float] | None = None  # (mean, std, clip_obs)
+    # VecNormalize rewrites a normalized image space to Box(-clip_obs, clip_obs, float32): the model's
+    # space then describes normalized values, and the raw bounds are unknown.
+    raw_bounds_unknown: bool = False
 
     def to_model_layout(self, x: np.ndarray) -> np.ndarray:
         """A batch in graph layout, as SB3's policy receives it (before normalization)."""
@@ -58,13 +61,20 @@ class ObservationInput:
             return self.from_model_layout(x.astype(self.dtype))
         low, high = finite_bounds(self.model_space)
         if self.normalization is not None:
+            # Raw values around the statistics, past the clip; within the raw bounds where they are known.
             mean, std, _ = self.normalization
-            low = np.where(np.abs(self.model_space.low) < HUGE_BOUND, low, mean - NORMALIZED_SPAN * std)
-            high = np.where(np.abs(self.model_space.high) < HUGE_BOUND, high, mean + NORMALIZED_SPAN * std)
-            low, high = (
-                np.maximum(low, mean - NORMALIZED_SPAN * std),
-                np.minimum(high, mean + NORMALIZED_SPAN * std),
-            )
+            span_low, span_high = mean - NORMALIZED_SPAN * std, mean + NORMALIZED_SPAN * std
+            if self.raw_bounds_unknown:
+                low, high = span_low, span_high
+            else:
+                space_low = np.broadcast_to(self.model_space.low, self.model_space.shape).astype(np.float64)
+                space_high = np.broadcast_to(self.model_space.high, self.model_space.shape).astype(np.float64)
+                bounded_low = np.where(np.abs(space_low) < HUGE_BOUND, space_low, -np.inf)
+                bounded_high = np.where(np.abs(space_high) < HUGE_BOUND, space_high, np.inf)
+                new_low = np.maximum(bounded_low, span_low)
+                new_high = np.minimum(bounded_high, span_high)
+                sane = new_low <= new_high  # statistics outside the bounds: keep the bounds
+                low, high = np.where(sane, new_low, low), np.where(sane, new_high, high)
         return rng.uniform(low, high, size=(n, *self.model_space.shape)).astype(np.float32)
 
     def from_model_layout(self, x: np.ndarray) -> np.ndarray:
@@ -127,7 +137,19 @@ def _make_input(
             return ObservationInput(name, key, space, shape, "uint8", layout, layout == "HWC")
         # A channels-last space SB3 did not transpose (an MLP on raw pixels): fed exactly as trained.
         return ObservationInput(name, key, space, tuple(space.shape), "uint8", "HWC", False)
-    return ObservationInput(name, key, space, tuple(space.shape), "float32", None, False, normalization)
+    rewritten = normalization is not None and _is_vecnormalize_image_space(space, normalization[2])
+    return ObservationInput(
+        name, key, space, tuple(space.shape), "float32", None, False, normalization, rewritten
+    )
+
+
+def _is_vecnormalize_image_space(space: gym.spaces.Box, clip_obs: float) -> bool:
+    """Whether ``space`` is what VecNormalize made of a normalized image (bounds exactly ±clip_obs)."""
+    return (
+        len(space.shape) == 3
+        and bool(np.all(space.low == -clip_obs))
+        and bool(np.all(space.high == clip_obs))
+    )
 
 
 def observation_inputs(
