@@ -124,7 +124,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         # Points and targets: register the live arrays first, so terms can bind to them.
         point_specs = []
         for point in cfg.points:
-            robot = self.scene._robot_or_only(point.robot)
+            robot = self.scene.resolve_robot(point.robot)
             state.points[point.name] = np.zeros(3)
             state.point_robots[point.name] = robot
             point_specs.append(

@@ -203,7 +203,7 @@ class SensorObservation(_ObservationTerm):
             from clankers.sim import sensors
 
             scene = state.scene
-            prefix = scene.prefixes[scene._robot_or_only(self.robot)]
+            prefix = scene.prefixes[scene.resolve_robot(self.robot)]
             needs_body = self.type in ("imu", "pose", "range_finder")
             if needs_body and self.body is None:
                 raise ConfigError(f"sensor {self.name!r} ({self.type}) needs `body = <link name>`")

@@ -52,7 +52,8 @@ class Scene:
     prefixes: dict[str, str]
     joint_slices: dict[str, slice]
 
-    def _robot_or_only(self, robot: str | None) -> str:
+    def resolve_robot(self, robot: str | None) -> str:
+        """``robot`` checked against the scene; ``None`` means the only robot (an error if there are several)."""
         if robot is None:
             if len(self.robot_names) != 1:
                 raise ConfigError(
@@ -72,13 +73,13 @@ class Scene:
         if joints is None:
             if robot is None:
                 return np.arange(len(names), dtype=np.intp)
-            block = self.joint_slices[self._robot_or_only(robot)]
+            block = self.joint_slices[self.resolve_robot(robot)]
             return np.arange(block.start, block.stop, dtype=np.intp)
         indices = []
         for joint in joints:
             candidates = [joint]
             if robot is not None:
-                candidates.insert(0, self.prefixes[self._robot_or_only(robot)] + joint)
+                candidates.insert(0, self.prefixes[self.resolve_robot(robot)] + joint)
             found = next((names.index(c) for c in candidates if c in names), None)
             if found is None:
                 raise ConfigError(
@@ -89,7 +90,7 @@ class Scene:
 
     def body_id(self, robot: str | None, body: str) -> int:
         """MuJoCo id of a robot's body (URDF link) by its robot-local name."""
-        full = self.prefixes[self._robot_or_only(robot)] + body
+        full = self.prefixes[self.resolve_robot(robot)] + body
         body_id = mujoco.mj_name2id(self.robot.model, mujoco.mjtObj.mjOBJ_BODY, full)
         if body_id < 0:
             model = self.robot.model
