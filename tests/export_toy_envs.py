@@ -22,6 +22,7 @@ ACTION_SPACES: dict[str, gym.spaces.Space] = {
     "discrete": gym.spaces.Discrete(3),
     "multidiscrete": gym.spaces.MultiDiscrete([3, 2]),
     "multibinary": gym.spaces.MultiBinary(3),
+    "box2d": gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32),  # a matrix of commands: shape kept in the graph
 }
 
 
@@ -29,6 +30,8 @@ def _observation_space(kind: str) -> gym.spaces.Space:
     vector = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     if kind == "vector":
         return vector
+    if kind == "matrix":  # a non-image 2-D float observation (e.g. per-joint feature rows)
+        return gym.spaces.Box(-5.0, 5.0, (2, 3), np.float32)
     if kind == "image":
         return gym.spaces.Box(0, 255, SMALL_IMAGE, np.uint8)
     if kind == "image_chw":
@@ -73,6 +76,8 @@ class ToyEnv(gym.Env):
         vector = self._state.astype(np.float32)
         if self.obs_kind == "vector":
             return vector
+        if self.obs_kind == "matrix":
+            return np.clip(np.concatenate([vector, vector[:2] * 0.5]), -5, 5).reshape(2, 3)
         if self.obs_kind in ("image", "image_chw", "cnn"):
             return self._image(self.observation_space.shape)
         if self.obs_kind == "dict":

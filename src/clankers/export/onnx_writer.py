@@ -88,6 +88,27 @@ def torch_to_onnx(
     raise ExportError("torch could not export the policy to ONNX:\n  " + "\n  ".join(errors))
 
 
+def pin_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int | str]]) -> None:
+    """Declare the exact shape of graph inputs/outputs (a name for the dynamic axis, sizes elsewhere).
+
+    The TorchScript exporter sometimes gives an output symbolic feature dimensions (``Addaction_dim_1``)
+    when its own shape inference loses track (an affine map with initializer operands after a Reshape);
+    the format requires fixed feature sizes, and the exporter knows them. ``onnx.checker``'s full check
+    afterwards confirms the declared shapes agree with ONNX shape inference.
+    """
+    for value in (*model.graph.input, *model.graph.output):
+        if value.name not in shapes:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for size in shapes[value.name]:
+            dim = dims.add()
+            if isinstance(size, str):
+                dim.dim_param = size
+            else:
+                dim.dim_value = int(size)
+
+
 def set_metadata(model: onnx.ModelProto, props: Mapping[str, str]) -> None:
     """Replace the model's ``metadata_props`` with ``props`` (every value must already be a string)."""
     del model.metadata_props[:]

@@ -28,6 +28,7 @@ from clankers.export.onnx_writer import (
     DEFAULT_OPSET,
     EXPORTERS,
     model_opset,
+    pin_shapes,
     set_metadata,
     staged_file,
     torch_to_onnx,
@@ -178,6 +179,7 @@ def _export(
         batch_axes=batch_axes,
         exporters=options.exporters,
     )
+    pin_shapes(onnx_model, _declared_shapes(actor))
     used_opset = model_opset(onnx_model)
     torch_seconds = time.perf_counter() - torch_start
 
@@ -283,6 +285,17 @@ def _action_shape(space: gym.spaces.Space) -> tuple[int, ...]:
     if isinstance(space, gym.spaces.MultiBinary):
         return (int(np.prod(space.n)),)
     return tuple(int(d) for d in space.shape)
+
+
+def _declared_shapes(actor: ExportableActor) -> dict[str, list[int | str]]:
+    """Every graph tensor's shape as the format declares it: ``batch`` plus fixed feature sizes."""
+    shapes: dict[str, list[int | str]] = {spec.name: ["batch", *spec.graph_shape] for spec in actor.inputs}
+    shapes["action"] = ["batch", *_action_shape(actor.action_space)]
+    if actor.recurrent is not None:
+        state: list[int | str] = [actor.recurrent.n_layers, "batch", actor.recurrent.hidden_size]
+        for name in (*actor.recurrent.inputs, *actor.recurrent.outputs):
+            shapes[name] = state
+    return shapes
 
 
 def _example_inputs(actor: ExportableActor, batch: int) -> tuple[torch.Tensor, ...]:
