@@ -334,6 +334,16 @@ def test_discrete_mismatch_is_a_parity_error(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_wrong_environment_is_refused(td3_zip: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="action space"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", verify_env=env_id("vector", "discrete"))
+    with pytest.raises(ExportError, match="observation"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", env=env_id("matrix", "box"), algo="TD3")
+    with pytest.raises(ExportError, match="cannot make environment"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", verify_env="NoSuchEnv-v9")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_closed_loop_failure_writes_nothing(td3_zip: Path, tmp_path: Path) -> None:
     with pytest.raises(ParityError, match="closed loop"):
         export_sb3(

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from clankers.errors import UnsupportedModelError
+from clankers.errors import ExportError, UnsupportedModelError
 from clankers.export.vecnormalize import NormalizationStats
 
 #: Parity samples of an unbounded (or huge) Box dimension are drawn within ±this.
@@ -220,9 +220,10 @@ def env_observation_to_graph(
             axes = (1, 2, 0) if spec.image_layout == "HWC" else (2, 0, 1)
             value = np.transpose(value, axes)
         if value.shape != spec.graph_shape:
-            raise UnsupportedModelError(
-                f"environment observation {spec.key or ''} has shape {value.shape} ({sub}); the policy "
-                f"takes {spec.graph_shape}"
+            raise ExportError(
+                f"the environment's observation{'' if spec.key is None else f' {spec.key!r}'} has shape "
+                f"{value.shape} ({sub}); the model takes {spec.graph_shape}: pass the environment the model "
+                "was trained on"
             )
         feed[spec.name] = np.ascontiguousarray(value[None]).astype(spec.dtype, copy=False)
     return feed

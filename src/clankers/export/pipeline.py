@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import torch
 
-from clankers.errors import ParityError, PolicyError
+from clankers.errors import ExportError, ParityError, PolicyError
 from clankers.export.closed_loop import TRAJECTORY_TOLERANCE, ClosedLoopResult, closed_loop, make_environment
 from clankers.export.detect import canonical_algorithm, detect_algorithm, load_model
 from clankers.export.metadata import build_metadata
@@ -164,6 +164,8 @@ def _export(
     if image_layout is None and environment is not None:
         image_layout = _env_image_layout(environment.observation_space)
     actor = build_actor(model, algorithm, normalization=stats, image_layout=image_layout)
+    if environment is not None:
+        _check_environment(environment, actor)
 
     batch_axes = {}
     if actor.recurrent is not None:
@@ -274,6 +276,20 @@ def _env_image_layout(space: gym.spaces.Space) -> str | None:
         if is_image_space(sub):
             return "CHW" if is_image_space_channels_first(sub) else "HWC"
     return None
+
+
+def _check_environment(environment: gym.Env, actor: ExportableActor) -> None:
+    """The environment used for parity must be the model's: same action space, compatible observations."""
+    from clankers.export.observations import env_observation_to_graph
+
+    if environment.action_space != actor.action_space:
+        raise ExportError(
+            f"the environment's action space {environment.action_space} is not the model's "
+            f"{actor.action_space}; pass the environment the model was trained on"
+        )
+    env_observation_to_graph(
+        actor.inputs, environment.observation_space.sample(), environment.observation_space
+    )
 
 
 def _action_shape(space: gym.spaces.Space) -> tuple[int, ...]:
