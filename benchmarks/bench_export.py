@@ -4,7 +4,8 @@ The whole export is what ``clankers export`` costs a user: load the zip, trace, 
 full check, onnxruntime at batch 1 and 5, per-sample parity with ``predict`` on 1000 observations (and
 over 125 steps x 8 rows with random resets for the recurrent policy), runtime and conformance checks.
 Models have SB3's default network sizes (untrained: weights do not change the cost) on Gymnasium's
-Pendulum-v1 (Box actions) and CartPole-v1 (Discrete actions). Medians of ``REPEATS`` exports.
+Pendulum-v1 (Box actions) and CartPole-v1 (Discrete actions), plus PPO on an 84x84 camera (NatureCNN) and
+on a Dict of camera and state. Medians of ``REPEATS`` exports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from benchmarks._timing import machine_line
 
@@ -37,6 +39,40 @@ CASES = [
 ]
 
 
+class _SpacesOnly(gym.Env):
+    """An environment that only declares spaces: exporting without ``--env`` never steps it."""
+
+    def __init__(self, observation_space: gym.spaces.Space, action_space: gym.spaces.Space) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        return self.observation_space.sample(), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        return self.observation_space.sample(), 0.0, True, False, {}
+
+
+CAMERA = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+#: Observation kinds with PPO (name, policy, environment).
+KIND_CASES = [
+    (
+        "PPO CnnPolicy",
+        "CnnPolicy",
+        lambda: _SpacesOnly(CAMERA, gym.spaces.Discrete(4)),
+        "84x84 RGB camera",
+    ),
+    (
+        "PPO MultiInputPolicy",
+        "MultiInputPolicy",
+        lambda: _SpacesOnly(
+            gym.spaces.Dict({"camera": CAMERA, "state": gym.spaces.Box(-1, 1, (8,), np.float32)}),
+            gym.spaces.Box(-1, 1, (2,), np.float32),
+        ),
+        "Dict: camera + state",
+    ),
+]
+
+
 def _model(name: str, package: str, env_id: str) -> Any:
     import importlib
 
@@ -45,16 +81,15 @@ def _model(name: str, package: str, env_id: str) -> Any:
     return cls(policy, gym.make(env_id), device="cpu", seed=0)
 
 
-def _row(name: str, package: str, env_id: str, workdir: Path) -> str:
+def _row(name: str, model: Any, env_label: str, workdir: Path) -> str:
     from clankers.export import export_sb3
 
-    model = _model(name, package, env_id)
-    zip_path = workdir / f"{name}.zip"
+    zip_path = workdir / f"{name.replace(' ', '_')}.zip"
     model.save(zip_path)
     torch_times, totals = [], []
     report = None
     for i in range(REPEATS):
-        out = workdir / f"{name}-{i}.onnx"
+        out = zip_path.with_name(f"{zip_path.stem}-{i}.onnx")
         start = time.perf_counter()
         report = export_sb3(zip_path, out, n_samples=1000)
         totals.append(time.perf_counter() - start)
@@ -63,7 +98,7 @@ def _row(name: str, package: str, env_id: str, workdir: Path) -> str:
     size_kib = report.path.stat().st_size / 1024
     kind = "discrete" if report.parity.discrete else "continuous"
     return (
-        f"| {name} | {env_id} ({kind}) | {statistics.median(torch_times) * 1e3:.0f} ms | "
+        f"| {name} | {env_label} ({kind}) | {statistics.median(torch_times) * 1e3:.0f} ms | "
         f"{statistics.median(totals):.2f} s | {report.parity.n_samples} | {report.level} | {size_kib:.0f} KiB |"
     )
 
@@ -81,7 +116,11 @@ def main() -> str:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for name, package, env_id in CASES:
-            rows.append(_row(name, package, env_id, Path(tmp)))
+            rows.append(_row(name, _model(name, package, env_id), env_id, Path(tmp)))
+        from stable_baselines3 import PPO
+
+        for name, policy, make, label in KIND_CASES:
+            rows.append(_row(name, PPO(policy, make(), device="cpu", seed=0), label, Path(tmp)))
     return "\n".join(rows)
 
 
