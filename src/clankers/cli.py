@@ -157,6 +157,9 @@ def export(
         help="Run the file and the model closed-loop in this environment on the same seeds and record the result.",
     ),
     verify_episodes: int = typer.Option(3, min=1, help="Episodes of the closed-loop check."),
+    trajectory_tolerance: float = typer.Option(
+        1e-3, help="Closed loop: largest |onnx - SB3| / max(1, |SB3|) on any observation and return."
+    ),
     image_layout: str = typer.Option(
         None, help="Layout of image inputs: HWC (camera frames, default) or CHW."
     ),
@@ -181,6 +184,7 @@ def export(
                 vecnormalize=vecnormalize,
                 verify_env=verify_env,
                 verify_episodes=verify_episodes,
+                trajectory_tolerance=trajectory_tolerance,
                 image_layout=image_layout,
                 n_samples=samples,
                 n_episode_states=episode_states,

@@ -227,7 +227,10 @@ def _export(
                 raise ParityError(
                     f"closed loop in {options.verify_env} on seeds {loop.seeds}: returns {loop.returns} vs SB3 "
                     f"{loop.reference_returns} (equal: {loop.returns_equal}), max trajectory diff "
-                    f"{loop.max_trajectory_diff:.3g} (tolerance {loop.tolerance:g}); nothing was written"
+                    f"{loop.max_trajectory_diff:.3g} (tolerance {loop.tolerance:g}, relative above magnitude 1); "
+                    "per-sample parity passed, so the runs diverged through the dynamics: an unstable closed "
+                    "loop (e.g. an untrained policy) amplifies float32 rounding; check with a trained model or "
+                    "raise --trajectory-tolerance. Nothing was written"
                 )
             checks.append(
                 f"closed loop in {options.verify_env}, seeds {loop.seeds}: returns equal {loop.returns}, "
