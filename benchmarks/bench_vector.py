@@ -55,6 +55,23 @@ ROUND_SECONDS = 0.08
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
+def _return_freed_arenas_to_the_os() -> None:
+    """Make glibc hand each MjData's ~14 MB arena back to the OS when it is freed.
+
+    By default glibc raises its mmap threshold after such a free, so later arenas come from the heap
+    and stay reserved after they are freed. The benchmark creates and drops thousands of MjData, and the
+    kernel then refuses to fork AsyncVectorEnv's workers from a process reserving that much (ENOMEM,
+    even for one worker). A fixed threshold keeps big blocks in their own mappings. No effect elsewhere.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB, fixed
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 @dataclass
 class Task:
     label: str
@@ -134,12 +151,19 @@ class BarePhysics:
     mj_step time") instead of one ``mj_step(..., nstep=substeps)``, which saves the per-call overhead.
     """
 
-    def __init__(self, source: list[gym.Env], threads: int = 1, one_substep_calls: bool = False) -> None:
+    def __init__(
+        self,
+        source: list[gym.Env],
+        threads: int = 1,
+        one_substep_calls: bool = False,
+        scratch: list[mujoco.MjData] | None = None,
+    ) -> None:
         self.one_substep_calls = one_substep_calls
         self.sims = [env.unwrapped.sim for env in source]  # type: ignore[attr-defined]
         self.model = self.sims[0].model
         self.substeps = self.sims[0].substeps
-        self.datas = [mujoco.MjData(self.model) for _ in self.sims]
+        # Every call overwrites these copies whole, so variants may share one set (``scratch``).
+        self.datas = scratch if scratch is not None else [mujoco.MjData(self.model) for _ in self.sims]
         n = len(self.datas)
         bounds = np.linspace(0, n, threads + 1).round().astype(int)
         self.slices = [self.datas[bounds[k] : bounds[k + 1]] for k in range(threads)]
@@ -222,10 +246,11 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
         }
         if async_env is not None:
             alternatives["async"] = closed_loop(async_env, task.make_policy(n, action_dim))
+        first = BarePhysics(sync.envs, one_substep_calls=True)
         physics = {
-            "physics": BarePhysics(sync.envs, one_substep_calls=True),
-            "physics_nstep": BarePhysics(sync.envs),
-            "physics_threads": BarePhysics(sync.envs, threads=threads),
+            "physics": first,
+            "physics_nstep": BarePhysics(sync.envs, scratch=first.datas),
+            "physics_threads": BarePhysics(sync.envs, threads=threads, scratch=first.datas),
         }
         substeps = physics["physics"].substeps
         seconds = interleaved({**alternatives, **physics}, rounds)
@@ -241,7 +266,7 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
             bare.close()
         # Drop every MjData of this size before the next fork: each reserves a ~14 MB arena, and the
         # kernel refuses to fork a parent whose reserved memory looks larger than the machine.
-        del alternatives, physics, ours, ours_1, sync, async_env
+        del alternatives, physics, first, ours, ours_1, sync, async_env
         gc.collect()
     return rows, substeps
 
@@ -349,6 +374,7 @@ def peer_table(rows: list[Row] | str) -> list[str]:
 def main(
     sizes: tuple[int, ...] = SIZES, tasks: tuple[str, ...] = ("cartpole", "arm6"), rounds: int = 7
 ) -> str:
+    _return_freed_arenas_to_the_os()
     load_before = os.getloadavg()[0]
     lines = [
         "## Vectorized environments: env-steps/s",
