@@ -85,3 +85,43 @@ def test_run_missing_policy_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(tmp_path / "nope.onnx")])
     assert result.exit_code == 2
     assert "PolicyFileNotFoundError" in result.output
+
+
+def test_run_on_a_remote_server_matches_in_process(tiny_cartpole_policy: Path, tmp_path: Path) -> None:
+    from clankers.server import ProtocolServer, ServerConfig
+    from clankers.server.tasks import env_source
+
+    with ProtocolServer(env_source("cartpole"), ServerConfig(port=0)) as server:
+        host, port = server.address
+        out = tmp_path / "remote.json"
+        result = runner.invoke(
+            app,
+            [
+                "run",
+                str(tiny_cartpole_policy),
+                "--episodes",
+                "3",
+                "--seed",
+                "2",
+                "--remote",
+                f"{host}:{port}",
+                "--json",
+                str(out),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    remote = json.loads(out.read_text())
+    local = evaluate(OnnxPolicy(tiny_cartpole_policy).act, "cartpole", 3, seed=2)
+    assert [e["return"] for e in remote["episodes"]] == local.returns.tolist()
+    assert [e["length"] for e in remote["episodes"]] == local.lengths.tolist()
+
+
+def test_run_on_an_unreachable_remote_is_a_clear_error(tiny_cartpole_policy: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(app, ["run", str(tiny_cartpole_policy), "--remote", f"127.0.0.1:{port}"])
+    assert result.exit_code == 2
+    assert "error" in result.output

@@ -210,6 +210,9 @@ def run(
     compare: Path = typer.Option(None, help="SB3 model.zip to run on the same seeds and compare with."),
     json_out: Path = typer.Option(None, "--json", help="Also write the evaluation as JSON here."),
     record: Path = typer.Option(None, help="Record every step (obs, action, reward) to this MCAP file."),
+    remote: str = typer.Option(
+        None, help="HOST:PORT of a clankers wire-protocol server (a simulator or a robot bridge) to run on."
+    ),
 ) -> None:
     """Run a policy file with onnxruntime alone (no torch) and report returns; optionally compare to SB3."""
     import json
@@ -222,8 +225,17 @@ def run(
 
     try:
         onnx_policy = OnnxPolicy(policy)
-        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None or record is not None)
-    except ClankersError as err:
+        env_factory = None
+        if remote is not None:
+            from clankers.server.remote_env import RemoteEnv
+
+            host, _, port = remote.rpartition(":")
+            if not host or not port.isdigit():
+                raise typer.BadParameter(f"--remote {remote!r} must be HOST:PORT, e.g. 127.0.0.1:9877")
+            env_factory = lambda: RemoteEnv(host, int(port))  # noqa: E731
+        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None or record is not None,
+                              env_factory=env_factory)
+    except (ClankersError, OSError) as err:  # OSError: the remote server is unreachable or went away
         raise _fail(err) from err
     table = Table(title=f"{policy} on {env}")
     for column in ("episode", "seed", "return", "length", "end"):

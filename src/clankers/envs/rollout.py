@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from clankers.envs import make_env
@@ -76,13 +77,15 @@ def evaluate(
     seed: int = 0,
     record: bool = False,
     on_episode: Callable[[Episode], None] | None = None,
+    env_factory: Callable[[], gym.Env] | None = None,
 ) -> Evaluation:
     """Run ``episodes`` episodes of ``task`` with ``act`` choosing every action.
 
     Episode ``i`` is reset with seed ``seed + i``, so two policies evaluated with the same arguments
-    face identical start states.
+    face identical start states. ``env_factory`` replaces ``make_env(task)``: a remote env (a simulator or
+    a robot bridge speaking the clankers wire protocol), or a wrapped env; ``task`` then only labels it.
     """
-    env = make_env(task)
+    env = env_factory() if env_factory is not None else make_env(task)
     result = Evaluation(task=task, control_dt=getattr(env.unwrapped, "dt", None))
     for index in range(episodes):
         obs, _ = env.reset(seed=seed + index)
