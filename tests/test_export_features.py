@@ -345,10 +345,28 @@ def test_wrong_environment_is_refused(td3_zip: Path, tmp_path: Path) -> None:
 
 
 def test_closed_loop_failure_writes_nothing(td3_zip: Path, tmp_path: Path) -> None:
-    with pytest.raises(ParityError, match="closed loop"):
+    with pytest.raises(ParityError, match="diverged through the dynamics"):
         export_sb3(
             td3_zip, tmp_path / "p.onnx", verify_env=env_id("vector", "box"), trajectory_tolerance=-1.0
         )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_loop_lockstep_catches_a_wrong_runtime_path(
+    td3_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that acts differently only in closed loop (here: a biased step) fails the lockstep check."""
+    from clankers.export import closed_loop
+
+    original = closed_loop._graph_step
+
+    def biased(actor: Any, runner: Any) -> Any:
+        step = original(actor, runner)
+        return lambda feed, start: step(feed, start) + 1e-3
+
+    monkeypatch.setattr(closed_loop, "_graph_step", biased)
+    with pytest.raises(ParityError, match="SB3 chose different actions"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", verify_env=env_id("vector", "box"), trajectory_tolerance=1.0)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -236,6 +236,8 @@ def test_export_matrix(case: Case, tmp_path: Path) -> None:
     assert json.loads(props["action_space"])["type"] == type(model.action_space).__name__
     parity = json.loads(props["parity"])
     assert parity["closed_loop"]["env"] == env_name and parity["closed_loop"]["returns_equal"]
+    lockstep = parity["closed_loop"]["lockstep"]
+    assert lockstep["passed"] and lockstep["steps"] >= 3  # SB3 asked on every state the file visited
     assert ("observation_normalization" in props) == case.normalize
     assert ("recurrent_state" in props) == (case.algo == "RecurrentPPO")
     obs_space = json.loads(props["observation_space"])

@@ -72,10 +72,21 @@ class ClosedLoopResult:
     tolerance: float
     return_tolerance: float = 0.0
     max_abs_trajectory_diff: float = 0.0
+    lockstep_steps: int = 0
+    lockstep_max_action_diff: float = 0.0
+    lockstep_mismatches: int = 0
+    action_tolerance: float = 1e-5
+    discrete: bool = False
+
+    @property
+    def lockstep_passed(self) -> bool:
+        if self.discrete:
+            return self.lockstep_mismatches == 0
+        return self.lockstep_max_action_diff < self.action_tolerance
 
     @property
     def passed(self) -> bool:
-        return self.returns_equal and self.max_trajectory_diff <= self.tolerance
+        return self.returns_equal and self.max_trajectory_diff <= self.tolerance and self.lockstep_passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +98,13 @@ class ClosedLoopResult:
             "max_trajectory_diff": self.max_trajectory_diff,
             "trajectory_metric": "max |onnx - reference| / max(1, |reference|) over every observation element",
             "max_abs_trajectory_diff": self.max_abs_trajectory_diff,
+            "lockstep": {
+                "steps": self.lockstep_steps,
+                "max_action_diff": self.lockstep_max_action_diff,
+                "mismatches": self.lockstep_mismatches,
+                "tolerance": self.action_tolerance,
+                "passed": self.lockstep_passed,
+            },
             "max_action_diff": self.max_action_diff,
             "tolerance": self.tolerance,
             "return_tolerance": self.return_tolerance,
@@ -157,6 +175,27 @@ def _graph_step(actor: ExportableActor, runner: GraphRunner) -> StepFn:
     return step
 
 
+@dataclass
+class _Lockstep:
+    """SB3 evaluated on every observation of the file's own closed-loop run (no divergence possible)."""
+
+    steps: int = 0
+    max_diff: float = 0.0
+    mismatches: int = 0
+
+
+def _lockstep(graph: StepFn, reference: StepFn, record: _Lockstep) -> StepFn:
+    def step(feed: dict[str, np.ndarray], start: bool) -> np.ndarray:
+        ours, theirs = graph(feed, start), reference(feed, start)
+        diff = np.abs(np.asarray(ours, np.float64) - np.asarray(theirs, np.float64))
+        record.steps += 1
+        record.max_diff = max(record.max_diff, float(diff.max(initial=0.0)))
+        record.mismatches += int(np.any(diff > 0))
+        return ours
+
+    return step
+
+
 def _model_step(actor: ExportableActor, model: Any) -> StepFn:
     state: list[Any] = [None]
 
@@ -180,9 +219,17 @@ def closed_loop(
     episodes: int = 3,
     seed: int = 0,
     tolerance: float = TRAJECTORY_TOLERANCE,
+    action_tolerance: float = 1e-5,
 ) -> ClosedLoopResult:
-    """Run the graph and ``predict`` for ``episodes`` seeded episodes each and compare them."""
-    graph_run = _run(env_id, actor, _graph_step(actor, runner), episodes, seed)
+    """Run the graph and ``predict`` for ``episodes`` seeded episodes each and compare them.
+
+    During the graph's run SB3 is also asked for its action on every observation the graph's closed loop
+    visits (``lockstep``): those must agree like per-sample parity (``action_tolerance``; exactly for
+    discrete actions), which separates a graph error from the dynamics amplifying rounding differences.
+    """
+    lockstep = _Lockstep()
+    graph_step = _lockstep(_graph_step(actor, runner), _model_step(actor, model), lockstep)
+    graph_run = _run(env_id, actor, graph_step, episodes, seed)
     model_run = _run(env_id, actor, _model_step(actor, model), episodes, seed)
     comparison = compare_evaluations(graph_run, model_run, tolerance)
     rtol = tolerance if isinstance(actor.action_space, gym.spaces.Box) else 0.0
@@ -202,4 +249,9 @@ def closed_loop(
         max_abs_trajectory_diff=comparison.max_observation_diff,
         max_action_diff=comparison.max_action_diff,
         tolerance=tolerance,
+        lockstep_steps=lockstep.steps,
+        lockstep_max_action_diff=lockstep.max_diff,
+        lockstep_mismatches=lockstep.mismatches,
+        action_tolerance=action_tolerance,
+        discrete=not isinstance(actor.action_space, gym.spaces.Box),
     )
