@@ -4,6 +4,7 @@ metadata, observation layout names, failure paths (nothing written), exporter fa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ def _props(path: Path) -> dict[str, str]:
 
 def _dims(value_info: Any) -> list[Any]:
     return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny networks, thousands of calls: torch's thread pool only adds contention on a busy 2-core box."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -244,9 +256,9 @@ def test_recurrent_state_tensors_declared(tmp_path: Path) -> None:
     props = _props(tmp_path / "r.onnx")
     assert props["recurrent"] == "true"
     state = json.loads(props["recurrent_state"])
-    assert [(t["input"], t["output"], t["batch_axis"], t["init"]) for t in state["tensors"]] == [
-        ("lstm_h", "lstm_h_out", 1, 0.0),
-        ("lstm_c", "lstm_c_out", 1, 0.0),
+    assert [(t["input"], t["output"], t["batch_axis"], t["init"], t["shape"]) for t in state["tensors"]] == [
+        ("lstm_h", "lstm_h_out", 1, 0.0, [2, "batch", 8]),
+        ("lstm_c", "lstm_c_out", 1, 0.0, [2, "batch", 8]),
     ]
     graph = onnx.load(tmp_path / "r.onnx").graph
     inputs = {i.name: _dims(i) for i in graph.input}

@@ -148,8 +148,16 @@ def recurrent_state_of(actor: ExportableActor) -> dict[str, Any] | None:
         return None
     return {
         "tensors": [
-            {"input": i, "output": o, "batch_axis": spec.batch_axis, "init": 0.0}
-            for i, o in zip(spec.inputs, spec.outputs, strict=True)
+            {
+                "input": i,
+                "output": o,
+                "batch_axis": spec.batch_axis,
+                "init": 0.0,
+                # Also in the graph; repeated so a reader sees the state's size without opening it.
+                "shape": [spec.n_layers, "batch", spec.hidden_size],
+                "role": role,
+            }
+            for i, o, role in zip(spec.inputs, spec.outputs, ("lstm_hidden", "lstm_cell"), strict=True)
         ],
         "episode_start": None,
     }
