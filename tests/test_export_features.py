@@ -433,6 +433,7 @@ def test_cli_export_with_vecnormalize_and_verify_env(
     )
     assert result.exit_code == 0, result.output
     assert "level verified" in result.output and "closed loop" in result.output
+    assert "obs[batch, 4] float32" in result.output  # tensor shapes are printed, not eaten as markup
     props = _props(out)
     assert json.loads(props["parity"])["closed_loop"]["passed"] is True
     assert "observation_normalization" in props

@@ -197,8 +197,10 @@ def export(
         f"[bold green]wrote[/] {report.path} ({report.algorithm}, {report.exporter} exporter, "
         f"opset {report.opset}, level {report.level}, {report.seconds:.1f} s)"
     )
+    from rich.markup import escape
+
     for line in report.checks:
-        console.print(f"  [green]✓[/] {line}")
+        console.print(f"  [green]✓[/] {escape(line)}")  # lines hold tensor shapes like obs[batch, 4]
 
 
 @app.command()

@@ -232,8 +232,8 @@ def _export(
             if not loop.passed:
                 raise ParityError(_closed_loop_failure(loop))
             checks.append(
-                f"closed loop in {options.verify_env}, seeds {loop.seeds}: returns {loop.returns} (SB3 "
-                f"{loop.reference_returns}), max trajectory diff {loop.max_trajectory_diff:.3g} <= "
+                f"closed loop in {options.verify_env}, seeds {loop.seeds}: returns {_short(loop.returns)} "
+                f"(SB3 {_short(loop.reference_returns)}), max trajectory diff {loop.max_trajectory_diff:.3g} <= "
                 f"{loop.tolerance:g}; lockstep on {loop.lockstep_steps} steps: "
                 + (
                     f"{loop.lockstep_mismatches} mismatches"
@@ -393,6 +393,10 @@ def _parity_failure(parity: ParityResult) -> str:
         f"the exported graph disagrees with SB3 predict(deterministic=True): {what}{state} on "
         f"{parity.n_samples} observations; nothing was written"
     )
+
+
+def _short(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.7g}" for v in values) + "]"
 
 
 def _closed_loop_failure(loop: ClosedLoopResult) -> str:
