@@ -219,6 +219,34 @@ def test_vecnormalize_is_baked_and_recorded(
     assert np.max(np.abs(OnnxPolicy(tmp_path / "plain.onnx").act_batch(raw) - expected)) > 1e-3
 
 
+def test_normalization_in_the_graph_is_bit_exact(normalized_ppo: tuple[Any, Any, Path, Path]) -> None:
+    """The graph's normalization is SB3's numpy formula in float64: equal to the last bit, not just close."""
+    import torch
+
+    from clankers.export.observations import ObservationAdapter, observation_inputs
+    from clankers.export.vecnormalize import load_vecnormalize
+
+    model, venv, _, stats_path = normalized_ppo
+    stats = load_vecnormalize(stats_path)
+    assert stats is not None
+    adapter = ObservationAdapter(observation_inputs(model.observation_space, None, stats), is_dict=False)
+    raw = np.random.default_rng(3).normal(0, 5, (256, 4)).astype(np.float32)
+    with torch.no_grad():
+        ours = adapter(torch.from_numpy(raw)).numpy()
+    np.testing.assert_array_equal(ours, venv.normalize_obs(raw))
+    assert np.any(np.abs(ours) == 2.0)  # the clip_obs clip was active
+
+
+def test_bad_sample_counts_are_refused(td3_zip: Path, tmp_path: Path) -> None:
+    from clankers.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_samples"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", n_samples=0)
+    with pytest.raises(ConfigError, match="verify_episodes"):
+        export_sb3(td3_zip, tmp_path / "p.onnx", verify_env=env_id("vector", "box"), verify_episodes=0)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_vecnormalize_file_errors(normalized_ppo: tuple[Any, Any, Path, Path], tmp_path: Path) -> None:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 

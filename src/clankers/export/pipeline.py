@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import torch
 
-from clankers.errors import ExportError, ParityError, PolicyError
+from clankers.errors import ConfigError, ExportError, ParityError, PolicyError
 from clankers.export.closed_loop import TRAJECTORY_TOLERANCE, ClosedLoopResult, closed_loop, make_environment
 from clankers.export.detect import canonical_algorithm, detect_algorithm, load_model
 from clankers.export.metadata import build_metadata
@@ -109,6 +109,11 @@ def export_sb3(
         ExportError: anything else that stops a correct export.
     """
     start = time.perf_counter()
+    if n_samples < 1 or n_episode_states < 0 or verify_episodes < 1:
+        raise ConfigError(
+            f"n_samples must be >= 1, n_episode_states >= 0 and verify_episodes >= 1 (got {n_samples}, "
+            f"{n_episode_states}, {verify_episodes}); the verified level needs n_samples >= {MIN_PARITY_SAMPLES}"
+        )
     algorithm = canonical_algorithm(algo) if algo else detect_algorithm(model_path)
     model = load_model(model_path, algorithm)
     stats = load_vecnormalize(vecnormalize) if vecnormalize is not None else None
