@@ -67,7 +67,7 @@ CASES = [
     *[Case("A2C", act, kwargs={"n_steps": 8}) for act in ("box", "discrete", "multidiscrete", "multibinary")],
     *[
         Case("TRPO", act, kwargs={"n_steps": 32, "batch_size": 32})
-        for act in ("box", "discrete", "multibinary")
+        for act in ("box", "discrete", "multidiscrete", "multibinary")
     ],
     Case(
         "PPO",
