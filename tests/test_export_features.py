@@ -80,7 +80,9 @@ def image_ppo(workdir: Path) -> tuple[Any, Path]:
 def test_ddpg_and_td3_are_told_apart(workdir: Path, td3_zip: Path) -> None:
     from stable_baselines3 import DDPG
 
-    ddpg = DDPG("MlpPolicy", gym.make(env_id("vector", "box")), policy_kwargs=dict(SMALL), device="cpu")
+    ddpg = DDPG(
+        "MlpPolicy", gym.make(env_id("vector", "box")), policy_kwargs=dict(SMALL), device="cpu", seed=0
+    )
     ddpg.save(workdir / "ddpg.zip")
     assert detect_algorithm(td3_zip) == "TD3"
     assert detect_algorithm(workdir / "ddpg.zip") == "DDPG"
@@ -194,7 +196,14 @@ def normalized_ppo(workdir: Path) -> tuple[Any, Any, Path, Path]:
         DummyVecEnv([lambda: gym.make(env_id("vector", "box"))]), clip_obs=2.0, norm_reward=False
     )
     model = PPO(
-        "MlpPolicy", venv, n_steps=64, batch_size=64, n_epochs=1, policy_kwargs=dict(SMALL), device="cpu"
+        "MlpPolicy",
+        venv,
+        n_steps=64,
+        batch_size=64,
+        n_epochs=1,
+        policy_kwargs=dict(SMALL),
+        device="cpu",
+        seed=0,
     )
     model.learn(64)
     model.save(workdir / "norm.zip")
@@ -277,6 +286,7 @@ def test_recurrent_state_tensors_declared(tmp_path: Path) -> None:
         batch_size=32,
         policy_kwargs={"lstm_hidden_size": 8, "n_lstm_layers": 2, **SMALL},
         device="cpu",
+        seed=0,
     )
     model.save(tmp_path / "r.zip")
     report = export_sb3(tmp_path / "r.zip", tmp_path / "r.onnx", n_samples=1000)
