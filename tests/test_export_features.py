@@ -218,7 +218,15 @@ def test_vecnormalize_is_baked_and_recorded(
     out = tmp_path / "n.onnx"
     export_sb3(zip_path, out, vecnormalize=stats, n_samples=1000)
     record = json.loads(_props(out)["observation_normalization"])
-    assert record == {"kind": "vecnormalize", "in_graph": True, "epsilon": 1e-8, "clip_obs": 2.0}
+    import hashlib
+
+    assert record == {
+        "kind": "vecnormalize",
+        "in_graph": True,
+        "epsilon": 1e-8,
+        "clip_obs": 2.0,
+        "source_sha256": hashlib.sha256(stats.read_bytes()).hexdigest(),
+    }
     raw = np.random.default_rng(0).normal(0, 3, (64, 4)).astype(np.float32)
     policy = OnnxPolicy(out)
     expected = model.predict(venv.normalize_obs(raw), deterministic=True)[0]

@@ -32,6 +32,7 @@ class NormalizationStats:
 
     vecnormalize: Any  # stable_baselines3 VecNormalize (without its venv)
     path: str
+    sha256: str = ""
 
     @property
     def epsilon(self) -> float:
@@ -89,6 +90,7 @@ class NormalizationStats:
         }
         if self.keys is not None:
             record["keys"] = self.keys
+        record["source_sha256"] = self.sha256  # which statistics file (an extra member: provenance)
         return record
 
 
@@ -108,4 +110,8 @@ def load_vecnormalize(path: str | Path) -> NormalizationStats | None:
         raise ExportError(f"{path} holds a {type(vecnormalize).__name__}, not VecNormalize statistics")
     if not getattr(vecnormalize, "norm_obs", True):
         return None
-    return NormalizationStats(vecnormalize, str(path))
+    import hashlib
+
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return NormalizationStats(vecnormalize, str(path), digest)
