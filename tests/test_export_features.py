@@ -452,6 +452,28 @@ def test_exporter_fallback_reports_every_failure(
         assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["backend"] == "dynamo"
 
 
+@pytest.mark.parametrize("opset", [13, 18])
+def test_opset_is_chosen_and_recorded(opset: int, tmp_path: Path) -> None:
+    from sb3_contrib import RecurrentPPO
+
+    model = RecurrentPPO(
+        "MlpLstmPolicy",
+        gym.make(env_id("vector", "multidiscrete")),
+        n_steps=32,
+        batch_size=32,
+        policy_kwargs={"lstm_hidden_size": 8, **SMALL},
+        device="cpu",
+        seed=0,
+    )
+    model.save(tmp_path / "r.zip")
+    report = export_sb3(tmp_path / "r.zip", tmp_path / "r.onnx", n_samples=1000, opset=opset)
+    assert report.opset == opset and report.level == "verified"
+    assert json.loads(_props(tmp_path / "r.onnx")["exporter"])["opset"] == opset
+    assert [
+        o.version for o in onnx.load(tmp_path / "r.onnx").opset_import if o.domain in ("", "ai.onnx")
+    ] == [opset]
+
+
 # --- the CLI ----------------------------------------------------------------------------------------
 
 
