@@ -9,8 +9,8 @@ environment, the deployment runtime, the conformance checker) and only then give
 
 Modules: ``detect`` (which algorithm), ``observations`` and ``vecnormalize`` (graph inputs),
 ``actions`` and ``actors`` (the graph per algorithm family), ``sb3`` (putting them together),
-``onnx_writer`` (torch -> ONNX, atomic writes), ``metadata``, ``runner``, ``parity``, ``closed_loop`` and
-``pipeline``. See ``docs/export.md``.
+``shapes`` (declared tensor shapes, tracing inputs), ``onnx_writer`` (torch -> ONNX, atomic writes),
+``metadata``, ``runner``, ``parity``, ``closed_loop``, ``checks`` and ``pipeline``. See ``docs/export.md``.
 """
 
 from clankers.export.detect import detect_algorithm, load_model

@@ -20,7 +20,16 @@ import numpy as np
 import onnx
 import torch
 
-from clankers.errors import ConfigError, ExportError, ParityError, PolicyError
+from clankers.errors import ConfigError, ParityError
+from clankers.export.checks import (
+    check_conformance,
+    check_runtime,
+    check_tensors,
+    closed_loop_failure,
+    closed_loop_line,
+    parity_failure,
+    parity_line,
+)
 from clankers.export.closed_loop import TRAJECTORY_TOLERANCE, ClosedLoopResult, closed_loop, make_environment
 from clankers.export.detect import canonical_algorithm, detect_algorithm, load_model
 from clankers.export.metadata import build_metadata
@@ -41,7 +50,14 @@ from clankers.export.parity import (
     stateless_parity,
 )
 from clankers.export.runner import GraphRunner
-from clankers.export.sb3 import ExportableActor, build_actor
+from clankers.export.sb3 import build_actor
+from clankers.export.shapes import (
+    action_shape,
+    check_environment,
+    declared_shapes,
+    env_image_layout,
+    example_inputs,
+)
 from clankers.export.vecnormalize import NormalizationStats, load_vecnormalize
 
 #: Smallest number of observations a per-sample parity check must cover (the format's *verified* level).
@@ -172,10 +188,10 @@ def _export(
     """The stages after loading (see :func:`export_sb3`); the caller owns ``environment``."""
     image_layout = options.image_layout
     if image_layout is None and environment is not None:
-        image_layout = _env_image_layout(environment.observation_space)
+        image_layout = env_image_layout(environment.observation_space)
     actor = build_actor(model, algorithm, normalization=stats, image_layout=image_layout)
     if environment is not None:
-        _check_environment(environment, actor)
+        check_environment(environment, actor)
 
     batch_axes = {}
     if actor.recurrent is not None:
@@ -184,14 +200,14 @@ def _export(
     torch_start = time.perf_counter()
     onnx_model, exporter = torch_to_onnx(
         actor.module,
-        _example_inputs(actor, batch=2),
+        example_inputs(actor, batch=2),
         actor.input_names,
         actor.output_names,
         options.opset,
         batch_axes=batch_axes,
         exporters=options.exporters,
     )
-    pin_shapes(onnx_model, _declared_shapes(actor))
+    pin_shapes(onnx_model, declared_shapes(actor))
     used_opset = model_opset(onnx_model)
     torch_seconds = time.perf_counter() - torch_start
 
@@ -206,7 +222,7 @@ def _export(
         onnx.checker.check_model(str(candidate), full_check=True)
         checks.append(f"onnx.checker.check_model (full_check), opset {used_opset}, {exporter} exporter")
         runner = GraphRunner(candidate, actor)
-        checks.append(_check_tensors(runner, actor, rng))
+        checks.append(check_tensors(runner, actor, rng))
 
         episodes = None
         if environment is not None and options.n_episode_states > 0:
@@ -219,8 +235,8 @@ def _export(
                 actor, model, runner, feed, episodes[0] if episodes else None, options.tolerance
             )
         if not parity.passed:
-            raise ParityError(_parity_failure(parity))
-        checks.append(_parity_line(parity))
+            raise ParityError(parity_failure(parity))
+        checks.append(parity_line(parity))
 
         loop = None
         if options.verify_env is not None:
@@ -235,17 +251,8 @@ def _export(
                 options.tolerance,
             )
             if not loop.passed:
-                raise ParityError(_closed_loop_failure(loop))
-            checks.append(
-                f"closed loop in {options.verify_env}, seeds {loop.seeds}: returns {_short(loop.returns)} "
-                f"(SB3 {_short(loop.reference_returns)}), max trajectory diff {loop.max_trajectory_diff:.3g} <= "
-                f"{loop.tolerance:g}; lockstep on {loop.lockstep_steps} steps: "
-                + (
-                    f"{loop.lockstep_mismatches} mismatches"
-                    if loop.discrete
-                    else f"max action diff {loop.lockstep_max_action_diff:.3g}"
-                )
-            )
+                raise ParityError(closed_loop_failure(loop))
+            checks.append(closed_loop_line(loop))
         del runner
 
         record = parity.to_dict()
@@ -255,8 +262,8 @@ def _export(
         props = meta.to_metadata_props()
         set_metadata(onnx_model, props)
         onnx.save(onnx_model, candidate)
-        checks.append(_check_runtime(candidate, actor, feed))
-        level = _check_conformance(
+        checks.append(check_runtime(candidate, actor, feed))
+        level = check_conformance(
             candidate, "verified" if parity.n_samples >= MIN_PARITY_SAMPLES else "standard"
         )
         checks.append(f"clankers check: conformance level {level}")
@@ -266,7 +273,7 @@ def _export(
         exporter=exporter,
         opset=used_opset,
         obs_dim=sum(int(np.prod(spec.graph_shape)) for spec in actor.inputs),
-        act_dim=int(np.prod(_action_shape(actor.action_space))),
+        act_dim=int(np.prod(action_shape(actor.action_space))),
         parity=parity,
         metadata=props,
         checks=checks,
@@ -275,189 +282,3 @@ def _export(
         closed_loop=loop,
         level=level,
     )
-
-
-# --- helpers -------------------------------------------------------------------------------------------
-
-
-def _env_image_layout(space: gym.spaces.Space) -> str | None:
-    """The layout an environment's camera images come in, so the graph takes them as they are."""
-    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
-
-    subspaces = space.spaces.values() if isinstance(space, gym.spaces.Dict) else [space]
-    for sub in subspaces:
-        if is_image_space(sub):
-            return "CHW" if is_image_space_channels_first(sub) else "HWC"
-    return None
-
-
-def _check_environment(environment: gym.Env, actor: ExportableActor) -> None:
-    """The environment used for parity must be the model's: same action space, compatible observations."""
-    from clankers.export.observations import env_observation_to_graph
-
-    if environment.action_space != actor.action_space:
-        raise ExportError(
-            f"the environment's action space {environment.action_space} is not the model's "
-            f"{actor.action_space}; pass the environment the model was trained on"
-        )
-    env_observation_to_graph(
-        actor.inputs, environment.observation_space.sample(), environment.observation_space
-    )
-
-
-def _action_shape(space: gym.spaces.Space) -> tuple[int, ...]:
-    """Per-sample shape of the graph's action output."""
-    if isinstance(space, gym.spaces.Discrete):
-        return ()
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return (len(np.asarray(space.nvec).ravel()),)
-    if isinstance(space, gym.spaces.MultiBinary):
-        return (int(np.prod(space.n)),)
-    return tuple(int(d) for d in space.shape)
-
-
-def _declared_shapes(actor: ExportableActor) -> dict[str, list[int | str]]:
-    """Every graph tensor's shape as the format declares it: ``batch`` plus fixed feature sizes."""
-    shapes: dict[str, list[int | str]] = {spec.name: ["batch", *spec.graph_shape] for spec in actor.inputs}
-    shapes["action"] = ["batch", *_action_shape(actor.action_space)]
-    if actor.recurrent is not None:
-        state: list[int | str] = [actor.recurrent.n_layers, "batch", actor.recurrent.hidden_size]
-        for name in (*actor.recurrent.inputs, *actor.recurrent.outputs):
-            shapes[name] = state
-    return shapes
-
-
-def _example_inputs(actor: ExportableActor, batch: int) -> tuple[torch.Tensor, ...]:
-    """Tracing inputs. Batch 2, not 1, so no size-1 dimension can be mistaken for a squeezable one."""
-    dtypes = {"float32": torch.float32, "uint8": torch.uint8}
-    tensors = [torch.zeros((batch, *spec.graph_shape), dtype=dtypes[spec.dtype]) for spec in actor.inputs]
-    if actor.recurrent is not None:
-        shape = actor.recurrent.state_shape(batch)
-        tensors += [torch.zeros(shape), torch.zeros(shape)]
-    return tuple(tensors)
-
-
-def _check_tensors(runner: GraphRunner, actor: ExportableActor, rng: np.random.Generator) -> str:
-    """Names, dtypes and per-sample shapes of every tensor, and inference at batch 1 and 5."""
-    session = runner.session
-    inputs = {i.name: i for i in session.get_inputs()}
-    outputs = {o.name: o for o in session.get_outputs()}
-    if list(inputs) != actor.input_names or list(outputs) != actor.output_names:
-        raise PolicyError(
-            f"graph tensors are {list(inputs)} -> {list(outputs)}, expected {actor.input_names} -> "
-            f"{actor.output_names}"
-        )
-    act_shape = _action_shape(actor.action_space)
-    act_dtype = np.float32 if isinstance(actor.action_space, gym.spaces.Box) else np.int64
-    for batch in (1, 5):
-        feed = random_feed(actor, batch, rng)
-        if actor.recurrent is not None:
-            action, state = runner.step(feed, runner.initial_state(batch), np.ones(batch, dtype=bool))
-            if any(s.shape != actor.recurrent.state_shape(batch) for s in state):
-                raise PolicyError(f"batch {batch}: state outputs have shapes {[s.shape for s in state]}")
-        else:
-            action = runner.act(feed)
-        if action.shape != (batch, *act_shape) or action.dtype != act_dtype:
-            raise PolicyError(
-                f"batch {batch} inference returned {action.shape} {action.dtype}, expected "
-                f"{(batch, *act_shape)} {np.dtype(act_dtype)}"
-            )
-    described = ", ".join(
-        f"{spec.name}[batch, {', '.join(map(str, spec.graph_shape))}] {spec.dtype}" for spec in actor.inputs
-    )
-    return (
-        f"tensors: {described} -> action[batch{''.join(f', {d}' for d in act_shape)}] "
-        f"{np.dtype(act_dtype)}{' (+ LSTM state)' if actor.recurrent else ''}; onnxruntime at batch 1 and 5"
-    )
-
-
-def _parity_line(parity: ParityResult) -> str:
-    what = (
-        f"{parity.mismatches} mismatches (exact)"
-        if parity.discrete
-        else f"max |diff| = {parity.max_abs_diff:.3g} < {parity.tolerance:g}"
-    )
-    state = (
-        f", LSTM state max |diff| {parity.max_state_diff:.3g}" if parity.max_state_diff is not None else ""
-    )
-    return (
-        f"parity with SB3 predict(deterministic=True) on {parity.n_samples} observations "
-        f"({parity.n_episode_states} from real episodes): {what}{state}"
-    )
-
-
-def _parity_failure(parity: ParityResult) -> str:
-    if parity.discrete and parity.mismatches:
-        what = f"{parity.mismatches} of {parity.n_samples} discrete actions differ"
-    else:
-        what = f"differs by up to {parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g})"
-    state = (
-        f"; LSTM state differs by {parity.max_state_diff:.3g}" if parity.max_state_diff is not None else ""
-    )
-    return (
-        f"the exported graph disagrees with SB3 predict(deterministic=True): {what}{state} on "
-        f"{parity.n_samples} observations; nothing was written"
-    )
-
-
-def _short(values: list[float]) -> str:
-    return "[" + ", ".join(f"{v:.7g}" for v in values) + "]"
-
-
-def _closed_loop_failure(loop: ClosedLoopResult) -> str:
-    head = (
-        f"closed loop in {loop.env} on seeds {loop.seeds}: returns {loop.returns} vs SB3 "
-        f"{loop.reference_returns} (equal within tolerance: {loop.returns_equal}), max trajectory diff "
-        f"{loop.max_trajectory_diff:.3g} (tolerance {loop.tolerance:g}, relative above magnitude 1)"
-    )
-    if not loop.lockstep_passed:
-        return (
-            f"{head}; on the file's own trajectory SB3 chose different actions ("
-            f"{loop.lockstep_mismatches} of {loop.lockstep_steps} steps, max diff "
-            f"{loop.lockstep_max_action_diff:.3g}): the graph disagrees with the model on states the closed "
-            "loop visits. Nothing was written"
-        )
-    return (
-        f"{head}; SB3 agreed with the file on every one of its {loop.lockstep_steps} closed-loop states "
-        f"(max action diff {loop.lockstep_max_action_diff:.3g}), so the two runs diverged through the "
-        "dynamics: an unstable closed loop (e.g. an untrained policy) amplifies float32 rounding. Check a "
-        "trained model, or raise --trajectory-tolerance. Nothing was written"
-    )
-
-
-def _check_runtime(path: Path, actor: ExportableActor, feed: dict[str, np.ndarray]) -> str:
-    """The deployment runtime must load the file and reproduce the exporter's own graph outputs."""
-    from clankers.policy import OnnxPolicy
-
-    policy = OnnxPolicy(path)
-    runner = GraphRunner(path, actor)
-    rows = min(64, len(next(iter(feed.values()))))
-    sub = {name: value[:rows] for name, value in feed.items()}
-    obs: Any = (
-        {spec.key: sub[spec.name] for spec in actor.inputs} if actor.is_dict else sub[actor.inputs[0].name]
-    )
-    if actor.recurrent is not None:
-        starts = np.ones(rows, dtype=bool)
-        expected, _ = runner.step(sub, runner.initial_state(rows), starts)
-        got, _ = policy.step(obs, None, starts)
-    else:
-        expected = runner.act(sub)
-        got = policy.act_batch(obs)
-    if got.shape != expected.shape or not np.array_equal(got, expected):
-        raise PolicyError(
-            f"OnnxPolicy gives different actions than the graph itself on {rows} observations "
-            f"(shapes {got.shape} vs {expected.shape}); the metadata does not describe the graph"
-        )
-    return f"OnnxPolicy loads the file and reproduces the graph's actions on {rows} observations"
-
-
-def _check_conformance(path: Path, required: str) -> str:
-    """``clankers check`` on the candidate: *verified* when parity covered enough samples, else *standard*."""
-    from clankers.policy import check_policy
-    from clankers.policy.report import LEVELS
-
-    report = check_policy(path)
-    if LEVELS.index(report.level) < LEVELS.index(required):
-        reasons = "; ".join(f"{f.level}: {f.subject}: {f.message}" for f in report.failures)
-        raise PolicyError(f"clankers check reaches only level {report.level!r}: {reasons}")
-    return report.level
