@@ -85,6 +85,7 @@ class Row:
     threads: int
     steps_per_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cpu_per_step: dict[str, float] = field(default_factory=dict)  # CPU seconds per env-step
 
 
 def start_async(factory: Callable[[], gym.Env], n: int, notes: list[str]) -> AsyncVectorEnv | None:
@@ -179,10 +180,11 @@ class BarePhysics:
             for data in datas:
                 mujoco.mj_step(model, data, nstep=substeps)  # nstep by keyword: see ClankersVectorEnv
 
-    def __call__(self) -> float:
+    def __call__(self) -> tuple[float, float]:
+        """(wall, CPU) seconds of one control step of the whole batch, state copy excluded."""
         for sim, data in zip(self.sims, self.datas, strict=True):
             mujoco.mj_copyData(data, self.model, sim.data)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if self.pool is None:
             self._run(self.datas)
         else:
@@ -190,18 +192,23 @@ class BarePhysics:
             self._run(self.slices[0])
             for future in futures:
                 future.result()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
 
 
-def interleaved(alternatives: dict[str, Callable[[], float | None]], rounds: int) -> dict[str, float]:
-    """Median seconds per call of each alternative, round by round, each round ~ROUND_SECONDS per alternative.
+Timed = Callable[[], "tuple[float, float] | None"]
 
-    An alternative that returns a number reports its own timed part (the bare physics excludes its
-    untimed state copy); the others are timed whole.
+
+def interleaved(alternatives: dict[str, Timed], rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU seconds per call of each alternative, interleaved round by round.
+
+    Each round gives every alternative ~ROUND_SECONDS. An alternative that returns ``(wall, cpu)``
+    reports its own timed part (the bare physics excludes its untimed state copy); the others are timed
+    whole. CPU time is this process's, all threads (not AsyncVectorEnv's worker processes): unlike wall
+    time it barely moves when other jobs share the machine, so it shows overheads even then.
     """
     numbers = {}
     for name, fn in alternatives.items():
@@ -212,18 +219,23 @@ def interleaved(alternatives: dict[str, Callable[[], float | None]], rounds: int
             fn()
             calls += 1
         numbers[name] = max(1, round(ROUND_SECONDS * calls / (time.perf_counter() - start)))
-    samples: dict[str, list[float]] = {name: [] for name in alternatives}
+    walls: dict[str, list[float]] = {name: [] for name in alternatives}
+    cpus: dict[str, list[float]] = {name: [] for name in alternatives}
     for _ in range(rounds):
         for name, fn in alternatives.items():
-            timed = 0.0
-            start = time.perf_counter()
+            own_wall = own_cpu = 0.0
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(numbers[name]):
                 own = fn()
                 if own is not None:
-                    timed += own
-            total = timed if timed else time.perf_counter() - start
-            samples[name].append(total / numbers[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
+                    own_wall += own[0]
+                    own_cpu += own[1]
+            wall = own_wall if own_wall else time.perf_counter() - start
+            spent = own_cpu if own_wall else time.process_time() - cpu
+            walls[name].append(wall / numbers[name])
+            cpus[name].append(spent / numbers[name])
+    median = statistics.median
+    return {k: median(v) for k, v in walls.items()}, {k: median(v) for k, v in cpus.items()}
 
 
 def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[Row], int]:
@@ -239,7 +251,7 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
         threads = ours.unwrapped.num_threads  # type: ignore[attr-defined]
         sync = SyncVectorEnv([factory] * n)
         action_dim = sync.single_action_space.shape[0]
-        alternatives: dict[str, Callable[[], float | None]] = {
+        alternatives: dict[str, Timed] = {
             "clankers": closed_loop(ours, task.make_policy(n, action_dim)),
             "clankers_1": closed_loop(ours_1, task.make_policy(n, action_dim)),
             "sync": closed_loop(sync, task.make_policy(n, action_dim)),
@@ -253,8 +265,9 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
             "physics_threads": BarePhysics(sync.envs, threads=threads, scratch=first.datas),
         }
         substeps = physics["physics"].substeps
-        seconds = interleaved({**alternatives, **physics}, rounds)
+        seconds, cpu = interleaved({**alternatives, **physics}, rounds)
         row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()}, notes)
+        row.cpu_per_step = {name: spent / n for name, spent in cpu.items() if name != "async"}
         # The limits: every core stepping bare physics (one thread's rate times the cores), no overhead.
         row.steps_per_s["physics"] *= available_cores()
         row.steps_per_s["physics_nstep"] *= available_cores()
@@ -285,7 +298,7 @@ def measure_peer(sizes: tuple[int, ...], rounds: int) -> list[Row] | str:
         alternatives = {"sync": closed_loop(sync, random_commands(n, 1))}
         if async_env is not None:
             alternatives["async"] = closed_loop(async_env, random_commands(n, 1))
-        seconds = interleaved(alternatives, rounds)
+        seconds, _ = interleaved(alternatives, rounds)
         rows.append(Row(n, 1, {name: n / s for name, s in seconds.items()}, notes))
         sync.close()
         if async_env is not None:
@@ -299,6 +312,10 @@ def _k(rate: float | None) -> str:
     if rate is None:
         return "—"
     return f"{rate / 1000:.1f}k" if rate >= 1000 else f"{rate:.0f}"
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs"
 
 
 def _verdict(ok: bool) -> str:
@@ -332,6 +349,24 @@ def task_table(task: Task, rows: list[Row], substeps: int) -> list[str]:
     notes = [note for row in rows for note in row.notes]
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
+    lines += [
+        "",
+        "CPU time per env-step, this process, all threads (less sensitive to other jobs than wall time, not",
+        "immune: contention for caches and cores inflates it too). The",
+        "ceiling is what these CPU costs allow on idle cores: `cores / CPU per env-step` as % of the limit",
+        "computed from CPU time too (`bare physics CPU / clankers CPU`, physics by one-substep calls):",
+        "",
+        "| N | clankers | clankers, 1 thread | SyncVectorEnv | bare physics (nstep) | clankers minus physics "
+        "| ceiling, % of limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        c = row.cpu_per_step
+        lines.append(
+            f"| {row.n} | {_us(c['clankers'])} | {_us(c['clankers_1'])} | {_us(c['sync'])} "
+            f"| {_us(c['physics_nstep'])} | {_us(c['clankers'] - c['physics_nstep'])} "
+            f"| {100 * c['physics'] / c['clankers']:.0f}% |"
+        )
     target = next((row for row in rows if row.n == TARGET_N), None)
     if target is not None:
         r = target.steps_per_s
