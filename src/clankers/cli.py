@@ -267,8 +267,8 @@ def run(
         summary["comparison"] = comparison.to_dict()
         console.print(
             f"vs SB3 predict: returns equal: [bold]{comparison.returns_equal}[/], trajectories match "
-            f"(|obs diff| ≤ {comparison.tolerance:g}): [bold]{comparison.trajectories_match}[/] "
-            f"(max obs diff {comparison.max_observation_diff:.3g}, max action diff "
+            f"(scaled |obs diff| ≤ {comparison.tolerance:g}): [bold]{comparison.trajectories_match}[/] "
+            f"(max scaled obs diff {comparison.max_trajectory_diff:.3g}, max action diff "
             f"{comparison.max_action_diff:.3g})"
         )
     if json_out is not None:

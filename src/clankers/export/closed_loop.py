@@ -25,18 +25,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from clankers.envs.rollout import Episode, Evaluation, compare_evaluations
+from clankers.envs.rollout import TRAJECTORY_TOLERANCE, Evaluation, compare_evaluations, evaluate
 from clankers.errors import ConfigError, ExportError
 from clankers.export.observations import env_observation_to_graph
 from clankers.export.parity import reference_observation
 from clankers.export.runner import GraphRunner
 from clankers.export.sb3 import ExportableActor
-
-#: Largest allowed trajectory difference: every observation element must satisfy
-#: ``|a - b| <= TRAJECTORY_TOLERANCE * max(1, |b|)`` (absolute below magnitude 1, relative above). Both runs
-#: start identical; float32 rounding differences (1e-7) between torch and onnxruntime are amplified by
-#: the dynamics (a 6-joint arm reaches 2e-4 relative in a transient), so exact equality is not the test.
-TRAJECTORY_TOLERANCE = 1e-3
 
 StepFn = Callable[[dict[str, np.ndarray], bool], np.ndarray]
 
@@ -112,53 +106,20 @@ class ClosedLoopResult:
         }
 
 
-def _flat(obs: Any) -> np.ndarray:
-    """An observation as one float64 vector (Dict keys in order), so trajectories compare element-wise."""
-    if isinstance(obs, dict):
-        return np.concatenate([np.asarray(obs[k], dtype=np.float64).ravel() for k in obs])
-    return np.asarray(obs, dtype=np.float64).ravel()
-
-
 def _run(env_id: str, actor: ExportableActor, step: StepFn, episodes: int, seed: int) -> Evaluation:
+    """:func:`clankers.envs.rollout.evaluate` with the graph's feed, episode starts and integer actions."""
     env = make_environment(env_id)
-    result = Evaluation(task=env_id)
-    for index in range(episodes):
-        obs, _ = env.reset(seed=seed + index)
-        observations, actions = [_flat(obs)], []
-        total, length, terminated, truncated, start = 0.0, 0, False, False, True
-        while not (terminated or truncated):
-            action = step(env_observation_to_graph(actor.inputs, obs, env.observation_space), start)
-            start = False
-            env_action = int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
-            obs, reward, terminated, truncated, _ = env.step(env_action)
-            total += float(reward)
-            length += 1
-            observations.append(_flat(obs))
-            actions.append(np.asarray(action, dtype=np.float64).ravel())
-        result.episodes.append(
-            Episode(
-                seed=seed + index,
-                episode_return=total,
-                length=length,
-                terminated=bool(terminated),
-                observations=np.array(observations),
-                actions=np.array(actions),
-            )
-        )
-    env.close()
-    return result
+    start = [True]
 
+    def act(obs: Any) -> Any:
+        action = step(env_observation_to_graph(actor.inputs, obs, env.observation_space), start[0])
+        start[0] = False
+        return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
 
-def _scaled_difference(a: Evaluation, b: Evaluation) -> float:
-    """max |a - b| / max(1, |b|) over every observation of every episode; inf when lengths differ."""
-    worst = 0.0
-    for ea, eb in zip(a.episodes, b.episodes, strict=True):
-        assert ea.observations is not None and eb.observations is not None
-        if ea.observations.shape != eb.observations.shape:
-            return float("inf")
-        scaled = np.abs(ea.observations - eb.observations) / np.maximum(1.0, np.abs(eb.observations))
-        worst = max(worst, float(scaled.max(initial=0.0)))
-    return worst
+    def on_reset() -> None:
+        start[0] = True
+
+    return evaluate(act, env_id, episodes, seed, record=True, env_factory=lambda: env, on_reset=on_reset)
 
 
 def _graph_step(actor: ExportableActor, runner: GraphRunner) -> StepFn:
@@ -231,21 +192,16 @@ def closed_loop(
     graph_step = _lockstep(_graph_step(actor, runner), _model_step(actor, model), lockstep)
     graph_run = _run(env_id, actor, graph_step, episodes, seed)
     model_run = _run(env_id, actor, _model_step(actor, model), episodes, seed)
-    comparison = compare_evaluations(graph_run, model_run, tolerance)
     rtol = tolerance if isinstance(actor.action_space, gym.spaces.Box) else 0.0
-    same_lengths = np.array_equal(graph_run.lengths, model_run.lengths)
-    scale = np.maximum(1.0, np.abs(model_run.returns))
-    returns_equal = same_lengths and bool(
-        np.all(np.abs(graph_run.returns - model_run.returns) <= rtol * scale)
-    )
+    comparison = compare_evaluations(graph_run, model_run, tolerance, return_tolerance=rtol)
     return ClosedLoopResult(
         env=env_id,
         seeds=[seed + i for i in range(episodes)],
         returns=[float(r) for r in graph_run.returns],
         reference_returns=[float(r) for r in model_run.returns],
-        returns_equal=returns_equal,
+        returns_equal=comparison.returns_equal,
         return_tolerance=rtol,
-        max_trajectory_diff=_scaled_difference(graph_run, model_run),
+        max_trajectory_diff=comparison.max_trajectory_diff,
         max_abs_trajectory_diff=comparison.max_observation_diff,
         max_action_diff=comparison.max_action_diff,
         tolerance=tolerance,
