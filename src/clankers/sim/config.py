@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from clankers.errors import ConfigError
+from clankers.sim.model import ConfigModel
 
 Integrator = Literal["euler", "implicitfast", "rk4"]
 
 
-class SimConfig(BaseModel):
+class SimConfig(ConfigModel):
     """Timing, gravity and integrator of a simulation.
 
     | field        | default          | meaning                                                    |
@@ -27,15 +27,6 @@ class SimConfig(BaseModel):
     | gravity      | (0, 0, -9.81)    | m/s^2, world frame                                         |
     | integrator   | ``"euler"``      | MuJoCo's semi-implicit Euler, ``implicitfast`` or ``rk4``  |
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __init__(self, **values: object) -> None:
-        # Report bad values as clankers' own ConfigError (still a ValueError), with pydantic's details.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid SimConfig: {exc}") from exc
 
     physics_dt: float = Field(default=0.001, gt=0.0, le=0.1)
     control_dt: float = Field(default=0.02, gt=0.0, le=10.0)

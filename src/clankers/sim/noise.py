@@ -27,21 +27,20 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from clankers.errors import ConfigError
+from clankers.sim.model import ConfigModel
 
 PerAxis = float | list[float]
 
 
-class _Stage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Stage(ConfigModel):
+    """Base of the noise stages (error messages say "invalid <Stage> noise")."""
 
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid {type(self).__name__} noise: {exc}") from exc
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.config_label = f"{cls.__name__} noise"
 
 
 def _non_negative(value: PerAxis) -> PerAxis:

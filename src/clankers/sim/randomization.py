@@ -36,9 +36,10 @@ from typing import Any, Literal
 
 import mujoco
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from clankers.errors import ConfigError
+from clankers.sim.model import ConfigModel
 from clankers.sim.simulation import Simulation
 
 _SHORT_FORMS = {
@@ -51,17 +52,7 @@ _SHORT_FORMS = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid {type(self).__name__}: {exc}") from exc
-
-
-class Param(_Model):
+class Param(ConfigModel):
     """One randomized quantity: ``kind`` of distribution and how the sample ``operation`` acts.
 
     | kind          | fields                     | sample                                            |
@@ -149,7 +140,7 @@ class Param(_Model):
         return np.array(sample, dtype=np.float64)
 
 
-class PushSpec(_Model):
+class PushSpec(ConfigModel):
     """Random external pushes: a horizontal force on a random listed body, now and then.
 
     A push starts at a control step with probability ``1 - exp(-control_dt / interval)`` (so pushes arrive
@@ -164,7 +155,7 @@ class PushSpec(_Model):
     duration: float = Field(default=0.1, gt=0.0)
 
 
-class RandomizationSpec(_Model):
+class RandomizationSpec(ConfigModel):
     """What to randomize each episode (see the module docstring for the data form)."""
 
     link_mass: dict[str, Param] = Field(default_factory=dict)

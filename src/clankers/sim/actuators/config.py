@@ -13,29 +13,16 @@ side" quantities are after it. Revolute joints use N m and rad/s; for prismatic 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from clankers.errors import ConfigError
-
-
-class _Model(BaseModel):
-    """Frozen, strict-keys model whose validation errors surface as :class:`ConfigError`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid {type(self).__name__}: {exc}") from exc
-
+from clankers.sim.model import ConfigModel
 
 # --- motors -------------------------------------------------------------------------------------------
 
 
-class IdealMotor(_Model):
+class IdealMotor(ConfigModel):
     """A torque source with a linear torque-speed limit.
 
     ``max_torque`` (motor side, N m) is available at standstill and falls linearly to zero at
@@ -49,7 +36,7 @@ class IdealMotor(_Model):
     max_velocity: float = Field(default=math.inf, gt=0.0)
 
 
-class DCMotor(_Model):
+class DCMotor(ConfigModel):
     """A brushed DC motor described by its datasheet corners and electrical time constant.
 
     At full voltage the available torque is ``stall_torque * (1 - w / no_load_speed)`` (driving) and
@@ -64,7 +51,7 @@ class DCMotor(_Model):
     time_constant: float = Field(default=0.0, ge=0.0)
 
 
-class FullDCMotor(_Model):
+class FullDCMotor(ConfigModel):
     """A DC motor from its electrical parameters: ``V = R i + L di/dt + k_e w``, torque ``k_e i``.
 
     ``back_emf`` is the back-EMF constant k_e in V s/rad, which in SI units equals the torque constant
@@ -95,7 +82,7 @@ Motor = Annotated[IdealMotor | DCMotor | FullDCMotor, Field(discriminator="kind"
 # --- controllers --------------------------------------------------------------------------------------
 
 
-class TorqueControl(_Model):
+class TorqueControl(ConfigModel):
     """The command is a joint torque: ``tau_d = u * scale``.
 
     ``scale=None`` uses the actuator's peak joint torque, so a normalized command of 1 asks for everything
@@ -106,7 +93,7 @@ class TorqueControl(_Model):
     scale: float | None = Field(default=None, gt=0.0)
 
 
-class VelocityControl(_Model):
+class VelocityControl(ConfigModel):
     """The command is a joint velocity ``v* = u * max_velocity``, tracked by
     ``tau_d = kp (v* - v) - kd dv/dt`` (the derivative acts on the measured velocity, so a new target
     causes no torque spike). ``max_velocity=None`` uses the joint-side no-load speed of the motor."""
@@ -117,7 +104,7 @@ class VelocityControl(_Model):
     max_velocity: float | None = Field(default=None, gt=0.0)
 
 
-class PositionControl(_Model):
+class PositionControl(ConfigModel):
     """The command is a joint position, tracked by a PID controller.
 
     ``q* = offset + u * scale`` where ``scale=None`` maps [-1, 1] onto the joint's limits (``offset`` is
@@ -147,7 +134,7 @@ Control = Annotated[TorqueControl | VelocityControl | PositionControl, Field(dis
 # --- transmission and friction ----------------------------------------------------------------------
 
 
-class Transmission(_Model):
+class Transmission(ConfigModel):
     """A gearbox between motor and joint.
 
     ``gear_ratio`` N: motor turns per joint turn (joint torque = N * efficiency * motor torque, motor
@@ -164,7 +151,7 @@ class Transmission(_Model):
     motor_inertia: float = Field(default=1e-5, gt=0.0)
 
 
-class Friction(_Model):
+class Friction(ConfigModel):
     """Joint friction: ``coulomb`` (N m), ``viscous`` (N m s/rad) and ``stiction`` (breakaway, N m).
 
     Dry friction (Coulomb and stiction) is a MuJoCo friction-loss constraint, so it holds a joint still
@@ -196,7 +183,7 @@ class Friction(_Model):
 # --- the whole actuator -------------------------------------------------------------------------------
 
 
-class ActuatorConfig(_Model):
+class ActuatorConfig(ConfigModel):
     """One joint's actuator: controller -> motor -> transmission -> friction.
 
     The defaults (ideal motor at the URDF effort, torque control, direct drive, no friction) reproduce the
