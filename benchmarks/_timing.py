@@ -42,3 +42,10 @@ def machine_line() -> str:
 
 def us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
+
+
+def ratio_table(title: str, times: dict[str, float], baseline: str, what: str = "per call") -> list[str]:
+    """Markdown rows: a heading, then each alternative's time and its ratio to ``baseline``."""
+    base = times[baseline]
+    rows = [f"### {title}", "", f"| call | {what} | vs {baseline} |", "|---|---|---|"]
+    return rows + [f"| {name} | {us(t)} | {t / base:.2f}x |" for name, t in times.items()]

@@ -8,6 +8,7 @@ Targets (issue 2): ``act`` within 1.2x of bare ``InferenceSession.run`` and >= 1
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from benchmarks._timing import compare, machine_line, us
+from benchmarks._timing import compare, machine_line, ratio_table
 
 
 def _policy_rows(workdir: Path) -> list[str]:
@@ -74,13 +75,7 @@ def _policy_rows(workdir: Path) -> list[str]:
     )
     act = single["OnnxPolicy.act"]
     bare = single["bare InferenceSession.run (same options)"]
-    rows = [
-        "### Policy inference, batch 1 (64x64 PPO actor)",
-        "",
-        "| call | per call | vs OnnxPolicy.act |",
-        "|---|---|---|",
-    ]
-    rows += [f"| {name} | {us(t)} | {t / act:.2f}x |" for name, t in single.items()]
+    rows = ratio_table("Policy inference, batch 1 (64x64 PPO actor)", single, "OnnxPolicy.act")
     rows += [
         "",
         f"- `act` / bare run: **{act / bare:.2f}x** (target <= 1.2x): "
@@ -88,14 +83,8 @@ def _policy_rows(workdir: Path) -> list[str]:
         f"- SB3 predict / `act`: **{single['SB3 predict(deterministic=True)'] / act:.1f}x** (target >= 10x): "
         f"{'met' if single['SB3 predict(deterministic=True)'] / act >= 10 else 'MISSED'}",
         "",
-        "### Policy inference, batch 1024",
-        "",
-        "| call | per call | vs OnnxPolicy.act_batch |",
-        "|---|---|---|",
     ]
-    base = batch["OnnxPolicy.act_batch"]
-    rows += [f"| {name} | {us(t)} | {t / base:.2f}x |" for name, t in batch.items()]
-    return rows
+    return rows + ratio_table("Policy inference, batch 1024", batch, "OnnxPolicy.act_batch")
 
 
 def _env_rows() -> list[str]:
@@ -111,20 +100,13 @@ def _env_rows() -> list[str]:
     raw.reset(seed=0)
     gym_cartpole.reset(seed=0)
 
-    def step_wrapped() -> None:
-        _, _, terminated, truncated, _ = ours.step(zero)
-        if terminated or truncated:
-            ours.reset()
+    def stepper(env: gym.Env, action: object) -> Callable[[], None]:
+        def step() -> None:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
 
-    def step_raw() -> None:
-        _, _, terminated, truncated, _ = raw.step(zero)
-        if terminated or truncated:
-            raw.reset()
-
-    def step_gym() -> None:
-        _, _, terminated, _, _ = gym_cartpole.step(0)  # unwrapped: no time limit
-        if terminated:
-            gym_cartpole.reset()
+        return step
 
     def physics() -> None:
         mujoco.mj_step(model, data, nstep=substeps)
@@ -135,23 +117,19 @@ def _env_rows() -> list[str]:
 
     times = compare(
         {
-            "clankers/CartPole-v0 step (gym.make, with wrappers)": step_wrapped,
-            "CartPoleEnv.step (unwrapped)": step_raw,
+            "clankers/CartPole-v0 step (gym.make, with wrappers)": stepper(ours, zero),
+            "CartPoleEnv.step (unwrapped)": stepper(raw, zero),
             f"physics: mj_step(nstep={substeps})": physics,
             f"physics: {substeps} x mj_step": physics_single_calls,
-            "Gymnasium CartPole-v1 step (unwrapped, analytic Euler)": step_gym,
+            "Gymnasium CartPole-v1 step (unwrapped, analytic Euler)": stepper(gym_cartpole, 0),
         },
         number=300,
     )
     phys = times[f"physics: mj_step(nstep={substeps})"]
     raw_t = times["CartPoleEnv.step (unwrapped)"]
-    rows = [
-        "### Cart-pole env step (20 substeps of 1 ms)",
-        "",
-        "| call | per step | vs physics |",
-        "|---|---|---|",
-    ]
-    rows += [f"| {name} | {us(t)} | {t / phys:.2f}x |" for name, t in times.items()]
+    rows = ratio_table(
+        "Cart-pole env step (20 substeps of 1 ms)", times, f"physics: mj_step(nstep={substeps})", "per step"
+    )
     rows += [
         "",
         f"- unwrapped env step / physics: **{raw_t / phys:.2f}x** (target <= 1.3x): "
