@@ -51,6 +51,8 @@ SIZES = (1, 8, 64, 256)
 TARGET_N = 64
 CARTPOLE_GAINS = np.array([0.1, 0.16, 1.8, 0.3])  # x, x_dot, theta, theta_dot -> normalized cart force
 ROUND_SECONDS = 0.08
+RETRIES = 2  # extra attempts for a row measured while another job held a core
+SHARED_MACHINE = 0.85  # below this scaling of bare physics over threads, the machine was shared
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -86,6 +88,7 @@ class Row:
     steps_per_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cpu_per_step: dict[str, float] = field(default_factory=dict)  # CPU seconds per env-step
+    freedom: float = 1.0  # bare physics on `threads` threads / (threads x one thread): ~1 on a free machine
 
 
 def start_async(factory: Callable[[], gym.Env], n: int, notes: list[str]) -> AsyncVectorEnv | None:
@@ -238,6 +241,40 @@ def interleaved(alternatives: dict[str, Timed], rounds: int) -> tuple[dict[str, 
     return {k: median(v) for k, v in walls.items()}, {k: median(v) for k, v in cpus.items()}
 
 
+def measure_row(n: int, threads: int, alternatives: dict[str, Timed], rounds: int, notes: list[str]) -> Row:
+    """One table row; measured again (up to ``RETRIES`` times) while the machine is visibly shared.
+
+    Bare physics on ``threads`` threads should run at about the physics limit; when it reaches less
+    than ``SHARED_MACHINE`` of it, another job held a core during the rounds and every figure of the
+    row is depressed (wall-clock ratios against single-threaded alternatives most of all). The row of
+    the attempt with the freest machine is kept, and the table says how many attempts it took.
+    """
+    best: Row | None = None
+    attempts = 0
+    while attempts <= RETRIES:
+        attempts += 1
+        seconds, cpu = interleaved(alternatives, rounds)
+        row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()}, list(notes))
+        row.cpu_per_step = {name: spent / n for name, spent in cpu.items() if name != "async"}
+        one_thread = row.steps_per_s["physics_nstep"]
+        row.freedom = row.steps_per_s["physics_threads"] / (one_thread * threads)
+        # The limits: every core stepping bare physics (one thread's rate times the cores), no overhead.
+        row.steps_per_s["physics"] *= available_cores()
+        row.steps_per_s["physics_nstep"] *= available_cores()
+        if best is None or row.freedom > best.freedom:
+            best = row
+        if row.freedom >= SHARED_MACHINE:
+            break
+    assert best is not None
+    if attempts > 1:
+        best.notes.append(
+            f"N = {n}: measured {attempts} times because another job held a core; kept the attempt "
+            f"with the freest machine (bare physics on {threads} threads at {100 * best.freedom:.0f}% of "
+            f"{threads}x one thread{'' if best.freedom >= SHARED_MACHINE else ': still shared, figures depressed'})"
+        )
+    return best
+
+
 def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[Row], int]:
     spec = gym.spec(task.env_id)
     factory = load_env_creator(spec.entry_point)  # type: ignore[arg-type]
@@ -265,12 +302,7 @@ def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[
             "physics_threads": BarePhysics(sync.envs, threads=threads, scratch=first.datas),
         }
         substeps = physics["physics"].substeps
-        seconds, cpu = interleaved({**alternatives, **physics}, rounds)
-        row = Row(n, threads, {name: n / per_call for name, per_call in seconds.items()}, notes)
-        row.cpu_per_step = {name: spent / n for name, spent in cpu.items() if name != "async"}
-        # The limits: every core stepping bare physics (one thread's rate times the cores), no overhead.
-        row.steps_per_s["physics"] *= available_cores()
-        row.steps_per_s["physics_nstep"] *= available_cores()
+        row = measure_row(n, threads, {**alternatives, **physics}, rounds, notes)
         rows.append(row)
         for env in (ours, ours_1, sync, async_env):
             if env is not None:
@@ -433,8 +465,9 @@ def main(
         lines += task_table(task, rows, substeps)
     lines += peer_table(measure_peer(sizes, rounds))
     lines.append(
-        f"Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
-        "(other jobs on the machine slow every column alike; the ratios are what matter)."
+        f"Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (the latter counts "
+        "this benchmark's own AsyncVectorEnv workers). A row measured while another job held a core is "
+        "measured again, up to 3 times in all; its note says so."
     )
     return "\n".join(lines)
 
