@@ -3,6 +3,7 @@ for every thread count; seeding; registration for every task; bad input; errors 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -306,12 +307,31 @@ def test_error_in_a_worker_thread_reaches_the_caller() -> None:
     env.close()
 
 
+def pool_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("clankers-vec-")}
+
+
 def test_close_stops_the_worker_threads() -> None:
-    before = threading.active_count()
+    before = pool_threads()
     env = ClankersVectorEnv(InfoEnv, 6, num_threads=3)
-    assert threading.active_count() == before + 2  # the caller runs slice 0 itself
+    mine = pool_threads() - before
+    assert len(mine) == 2  # the caller runs slice 0 itself
     env.close()
-    assert threading.active_count() == before and env.closed
+    assert env.closed and not any(t.is_alive() for t in mine)
+
+
+def test_an_unclosed_env_stops_its_threads_when_collected() -> None:
+    before = pool_threads()
+    env = ClankersVectorEnv(InfoEnv, 4, num_threads=2)
+    env.reset(seed=0)
+    env.step(np.zeros((4, 1)))
+    mine = pool_threads() - before
+    assert len(mine) == 1
+    del env
+    gc.collect()
+    for thread in mine:
+        thread.join(timeout=5)
+    assert not any(t.is_alive() for t in mine)
 
 
 class SlowFirstEnv(InfoEnv):
