@@ -29,7 +29,11 @@ RECIPES: dict[str, Callable[[], TrainConfig | SACConfig]] = {
     # (docs/tasks.md has the measured runs).
     "clankers/Pendulum-v0": lambda: SACConfig(task="pendulum", total_timesteps=30_000, target_return=-200.0),
     "clankers/ArmReach-v0": lambda: SACConfig(
-        task="arm_reach", total_timesteps=200_000, eval_every=20_000, sac=_arm_sac()
+        task="arm_reach",
+        total_timesteps=200_000,
+        eval_every=20_000,
+        target_success_rate=0.95,
+        sac=_arm_sac(),
     ),
     "clankers/ArmReach6-v0": lambda: SACConfig(
         task="arm_reach6", total_timesteps=200_000, eval_every=20_000, sac=_arm_sac()
