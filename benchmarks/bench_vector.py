@@ -268,9 +268,14 @@ def measure_row(n: int, threads: int, alternatives: dict[str, Timed], rounds: in
     assert best is not None
     if attempts > 1:
         best.notes.append(
-            f"N = {n}: measured {attempts} times because another job held a core; kept the attempt "
-            f"with the freest machine (bare physics on {threads} threads at {100 * best.freedom:.0f}% of "
-            f"{threads}x one thread{'' if best.freedom >= SHARED_MACHINE else ': still shared, figures depressed'})"
+            f"N = {n}: measured {attempts} times, bare physics on {threads} threads reaching "
+            f"{100 * best.freedom:.0f}% of {threads}x one thread at best"
+            + (
+                ""
+                if best.freedom >= SHARED_MACHINE
+                else " (another job held a core, or the batch is too small to split well: wall-clock "
+                "figures of this row are depressed)"
+            )
         )
     return best
 
