@@ -444,7 +444,10 @@ def peer_table(rows: list[Row] | str) -> list[str]:
 
 
 def main(
-    sizes: tuple[int, ...] = SIZES, tasks: tuple[str, ...] = ("cartpole", "arm6"), rounds: int = 7
+    sizes: tuple[int, ...] = SIZES,
+    tasks: tuple[str, ...] = ("cartpole", "arm6"),
+    rounds: int = 7,
+    peer: bool = True,
 ) -> str:
     _return_freed_arenas_to_the_os()
     load_before = os.getloadavg()[0]
@@ -468,7 +471,8 @@ def main(
             continue
         rows, substeps = measure_task(task, sizes, rounds)
         lines += task_table(task, rows, substeps)
-    lines += peer_table(measure_peer(sizes, rounds))
+    if peer:
+        lines += peer_table(measure_peer(sizes, rounds))
     lines.append(
         f"Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (the latter counts "
         "this benchmark's own AsyncVectorEnv workers). A row measured while another job held a core is "
@@ -482,5 +486,6 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--tasks", nargs="+", default=["cartpole", "arm6"], choices=sorted(TASKS))
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-peer", action="store_true", help="skip Gymnasium's InvertedPendulum-v5")
     args = parser.parse_args()
-    print(main(tuple(args.sizes), tuple(args.tasks), args.rounds))
+    print(main(tuple(args.sizes), tuple(args.tasks), args.rounds, peer=not args.no_peer))
