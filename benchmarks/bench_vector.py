@@ -426,6 +426,15 @@ def task_table(task: Task, rows: list[Row], substeps: int) -> list[str]:
             f"{100 * r['clankers'] / r['physics_threads']:.0f}% of bare physics run on "
             f"{target.threads} threads ({_k(r['physics_threads'])}/s)",
         ]
+        c = target.cpu_per_step
+        ceiling = c["physics"] / c["clankers"]
+        if ceiling < 0.85:
+            lines.append(
+                f"- CPU-bound ceiling {100 * ceiling:.0f}% of the limit: each env-step costs "
+                f"{_us(c['clankers'] - c['physics_nstep'])} of CPU beyond its physics (the task's own Python: "
+                "observation, reward and termination terms, kinematics refresh, info), so even perfectly "
+                "parallel threads on idle cores stay below 85%"
+            )
     return [*lines, ""]
 
 
