@@ -3,6 +3,7 @@ for every thread count; seeding; registration for every task; bad input; errors 
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 import time
@@ -12,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from clankers.envs import _ENTRY_POINTS
@@ -161,20 +163,34 @@ def test_make_vec_builds_it_with_kwargs() -> None:
 
 @pytest.mark.parametrize("env_id", sorted(_ENTRY_POINTS))
 def test_every_registered_task_matches_sync(env_id: str) -> None:
-    """Generic over the task: each registered task's vector env equals SyncVectorEnv over gym.make."""
-    ours = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", num_threads=2)
-    sync = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync")
+    """Generic over the task: each registered task's vector env equals SyncVectorEnv over the same
+    single-env class, through auto-resets (short episodes) and with the task's infos.
+
+    (Not ``make_vec(..., "sync", max_episode_steps=...)``: ``gym.make`` turns that argument into a
+    TimeLimit wrapper instead of passing it to the env, whose own timeout term then never fires.)
+    """
+    spec = gym.spec(env_id)
+    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    ours = gym.make_vec(
+        env_id, num_envs=3, vectorization_mode="vector_entry_point", num_threads=2, max_episode_steps=15
+    )
+    sync = SyncVectorEnv([functools.partial(creator, **spec.kwargs, max_episode_steps=15)] * 3)
     assert isinstance(ours.unwrapped, ClankersVectorEnv)
     assert ours.single_observation_space == sync.single_observation_space
-    obs_a, _ = ours.reset(seed=123)
-    obs_b, _ = sync.reset(seed=123)
+    obs_a, info_a = ours.reset(seed=123)
+    obs_b, info_b = sync.reset(seed=123)
     np.testing.assert_array_equal(obs_a, obs_b)
+    assert_same_infos(info_a, info_b)
     sync.action_space.seed(0)
+    ended = 0
     for _ in range(40):
         actions = sync.action_space.sample()
         a, b = ours.step(actions), sync.step(actions)
         for x, y in zip(a[:4], b[:4], strict=True):
             np.testing.assert_array_equal(x, y)
+        assert_same_infos(a[4], b[4])
+        ended += int((a[2] | a[3]).sum())
+    assert ended >= 3
     ours.close()
     sync.close()
 
