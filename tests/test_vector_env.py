@@ -161,8 +161,9 @@ def test_make_vec_builds_it_with_kwargs() -> None:
     vec.close()
 
 
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 @pytest.mark.parametrize("env_id", sorted(_ENTRY_POINTS))
-def test_every_registered_task_matches_sync(env_id: str) -> None:
+def test_every_registered_task_matches_sync(env_id: str, mode: AutoresetMode) -> None:
     """Generic over the task: each registered task's vector env equals SyncVectorEnv over the same
     single-env class, through auto-resets (short episodes) and with the task's infos.
 
@@ -172,9 +173,16 @@ def test_every_registered_task_matches_sync(env_id: str) -> None:
     spec = gym.spec(env_id)
     creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
     ours = gym.make_vec(
-        env_id, num_envs=3, vectorization_mode="vector_entry_point", num_threads=2, max_episode_steps=15
+        env_id,
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        num_threads=2,
+        autoreset_mode=mode,
+        max_episode_steps=15,
     )
-    sync = SyncVectorEnv([functools.partial(creator, **spec.kwargs, max_episode_steps=15)] * 3)
+    sync = SyncVectorEnv(
+        [functools.partial(creator, **spec.kwargs, max_episode_steps=15)] * 3, autoreset_mode=mode
+    )
     assert isinstance(ours.unwrapped, ClankersVectorEnv)
     assert ours.single_observation_space == sync.single_observation_space
     obs_a, info_a = ours.reset(seed=123)
