@@ -118,6 +118,8 @@ def train(
     n_envs: int = typer.Option(None, help="Parallel environments (default: the task's recipe)."),
 ) -> None:
     """Train a task with Stable-Baselines3; saves model.zip, training.json and training_curve.png."""
+    import math
+
     from clankers.errors import ClankersError
     from clankers.train import recipe_for
     from clankers.train import train as run_training
@@ -131,7 +133,9 @@ def train(
         raise _fail(err) from err
     console.print(
         f"[bold]{task}[/]: deterministic mean return {result.eval_mean:.1f} ± {result.eval_std:.1f} over "
-        f"{config.eval_episodes} episodes after {result.env_steps} env steps in {result.wall_time_s:.1f} s "
+        f"{config.eval_episodes} episodes"
+        + ("" if math.isnan(result.eval_success_rate) else f", success rate {result.eval_success_rate:.0%}")
+        + f", after {result.env_steps} env steps in {result.wall_time_s:.1f} s "
         f"({'solved' if result.solved else 'not solved'})"
     )
     console.print(f"model: {result.model_path}\ncurve: {result.curve_path}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from clankers.train.ppo import TrainConfig, TrainResult
+from clankers.train.common import TrainResult
+from clankers.train.ppo import TrainConfig
 from clankers.train.ppo import train as train_ppo
 from clankers.train.recipes import RECIPES, recipe_for
 from clankers.train.sac import SACConfig, train_sac

@@ -1,0 +1,179 @@
+"""What every training recipe shares: vectorized envs, deterministic evaluation, run bookkeeping, outputs.
+
+The recipes (:mod:`~clankers.train.ppo`, :mod:`~clankers.train.sac`) differ only in the algorithm and
+when they evaluate; a run's outputs are the same for all: ``model.zip`` (written atomically),
+``training.json`` (config, measured steps, wall time, evaluation history) and ``training_curve.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Evaluation episodes use seeds derived from the run's seed plus this offset, never the training seeds.
+EVAL_SEED_OFFSET = 10_000
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured."""
+
+    model_path: Path
+    curve_path: Path
+    summary_path: Path
+    env_steps: int
+    wall_time_s: float
+    eval_mean: float
+    eval_std: float
+    solved: bool
+    history: dict[str, list[float]]
+    eval_success_rate: float = math.nan  # NaN for tasks that do not report ``info["is_success"]``
+
+
+@dataclass
+class RunLog:
+    """Training episodes and deterministic evaluations of one run, as they happen."""
+
+    episode_steps: list[float] = field(default_factory=list)
+    episode_return: list[float] = field(default_factory=list)
+    eval_steps: list[float] = field(default_factory=list)
+    eval_mean: list[float] = field(default_factory=list)
+    eval_std: list[float] = field(default_factory=list)
+    eval_success_rate: list[float] = field(default_factory=list)
+
+    def record_infos(self, infos: list[dict[str, Any]], steps: int) -> None:
+        """Collect the returns of episodes that ended (SB3's Monitor puts them in ``info["episode"]``)."""
+        for info in infos:
+            if "episode" in info:
+                self.episode_steps.append(float(steps))
+                self.episode_return.append(float(info["episode"]["r"]))
+
+    def record_eval(self, steps: int, mean: float, std: float, success_rate: float) -> None:
+        self.eval_steps.append(float(steps))
+        self.eval_mean.append(mean)
+        self.eval_std.append(std)
+        self.eval_success_rate.append(success_rate)
+
+    def recent_status(self) -> str:
+        recent = self.episode_return[-10:]
+        return f"recent mean return {np.mean(recent):.1f}" if recent else "no episode finished yet"
+
+    @property
+    def last_eval(self) -> tuple[float, float, float]:
+        if not self.eval_steps:
+            return math.nan, math.nan, math.nan
+        return self.eval_mean[-1], self.eval_std[-1], self.eval_success_rate[-1]
+
+
+def make_vec_env(task: str, n_envs: int, seed: int) -> Any:
+    """SB3's vectorized envs (Monitor-wrapped, seeded ``seed, seed+1, ...``) of a clankers task."""
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    from clankers.envs import make_env
+
+    return sb3_make_vec_env(lambda: make_env(task), n_envs=n_envs, seed=seed)
+
+
+def evaluate_deterministic(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float, float]:
+    """Deterministic mean return, its std, and the fraction of episodes whose last step was a success.
+
+    ``env`` is reseeded first, so every call faces the same episodes. The success rate is NaN when the
+    task reports no ``info["is_success"]``.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    successes: list[bool] = []
+
+    def record(local: dict[str, Any], _: dict[str, Any]) -> None:
+        if local["done"] and "is_success" in local["info"]:
+            successes.append(bool(local["info"]["is_success"]))
+
+    env.seed(seed)
+    mean, std = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, callback=record)
+    return float(mean), float(std), float(np.mean(successes)) if successes else math.nan
+
+
+def finish_run(
+    model: Any,
+    out: Path,
+    *,
+    algorithm: str,
+    config: Any,
+    log: RunLog,
+    wall_time: float,
+    solved: bool,
+    target_return: float | None,
+) -> TrainResult:
+    """Write ``model.zip`` (atomically), ``training_curve.png`` and ``training.json``; return the result."""
+    model_path = out / "model.zip"
+    tmp = out / ".model.tmp.zip"
+    model.save(tmp)
+    tmp.replace(model_path)
+    curve_path = plot_training_curve(
+        log, out / "training_curve.png", f"{algorithm} on {config.task}", target_return
+    )
+    mean, std, success = log.last_eval
+    result = TrainResult(
+        model_path=model_path,
+        curve_path=curve_path,
+        summary_path=out / "training.json",
+        env_steps=int(model.num_timesteps),
+        wall_time_s=wall_time,
+        eval_mean=mean,
+        eval_std=std,
+        solved=solved,
+        history=asdict(log),
+        eval_success_rate=success,
+    )
+    summary = {
+        "algorithm": algorithm.lower(),
+        "config": asdict(config),
+        "env_steps": result.env_steps,
+        "wall_time_s": round(wall_time, 3),
+        "eval_mean": mean,
+        "eval_std": std,
+        "eval_success_rate": None if math.isnan(success) else success,
+        "eval_episodes": config.eval_episodes,
+        "solved": solved,
+        "history": {k: [None if math.isnan(v) else v for v in vs] for k, vs in asdict(log).items()},
+    }
+    result.summary_path.write_text(json.dumps(summary, indent=2))
+    return result
+
+
+def plot_training_curve(log: RunLog, path: Path, title: str, target: float | None) -> Path:
+    """Training episode returns (and their running mean), deterministic evaluations, and the success
+    rate on a second axis when the task reports one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(log.episode_steps, log.episode_return, ".", alpha=0.3, label="training episode")
+    if log.episode_return:
+        window = min(20, len(log.episode_return))
+        smooth = np.convolve(log.episode_return, np.ones(window) / window, mode="valid")
+        ax.plot(log.episode_steps[window - 1 :], smooth, label=f"mean of last {window}")
+    if log.eval_steps:
+        ax.plot(log.eval_steps, log.eval_mean, "o-", label="deterministic evaluation")
+    if target is not None:
+        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label="target")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    if any(not math.isnan(r) for r in log.eval_success_rate):
+        rate = ax.twinx()
+        rate.plot(log.eval_steps, log.eval_success_rate, "s:", color="tab:green")
+        rate.set_ylabel("evaluation success rate", color="tab:green")
+        rate.set_ylim(-0.05, 1.05)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
