@@ -128,7 +128,7 @@ class Robot:
     source: Path
 
 
-_INTEGRATORS = {
+INTEGRATORS = {
     "euler": mujoco.mjtIntegrator.mjINT_EULER,
     "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
     "rk4": mujoco.mjtIntegrator.mjINT_RK4,
@@ -189,7 +189,7 @@ def load_robot(urdf: str | Path, config: SimConfig | None = None) -> Robot:
 
     spec.option.timestep = config.physics_dt
     spec.option.gravity = list(config.gravity)
-    spec.option.integrator = _INTEGRATORS[config.integrator]
+    spec.option.integrator = INTEGRATORS[config.integrator]
 
     joint_names = sorted(j.name for j in spec.joints)
     for name in joint_names:

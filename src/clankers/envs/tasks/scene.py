@@ -24,7 +24,7 @@ import numpy as np
 
 from clankers.errors import ConfigError, RobotDescriptionError
 from clankers.sim import JointInfo, JointLayout, Robot, SimConfig, load_robot
-from clankers.sim.robot import _INTEGRATORS
+from clankers.sim.robot import INTEGRATORS
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     world.modelname = name
     world.option.timestep = config.physics_dt
     world.option.gravity = list(config.gravity)
-    world.option.integrator = _INTEGRATORS[config.integrator]
+    world.option.integrator = INTEGRATORS[config.integrator]
     for placed, single in zip(robots, singles, strict=True):
         frame = world.worldbody.add_frame()
         frame.pos = list(placed.position)
