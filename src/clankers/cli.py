@@ -239,8 +239,14 @@ def run(
             if not host or not port.isdigit():
                 raise typer.BadParameter(f"--remote {remote!r} must be HOST:PORT, e.g. 127.0.0.1:9877")
             env_factory = lambda: RemoteEnv(host, int(port))  # noqa: E731
-        evaluation = evaluate(onnx_policy.act, env, episodes, seed, record=compare is not None or record is not None,
-                              env_factory=env_factory)
+        evaluation = evaluate(
+            onnx_policy.act,
+            env,
+            episodes,
+            seed,
+            record=compare is not None or record is not None,
+            env_factory=env_factory,
+        )
     except (ClankersError, OSError) as err:  # OSError: the remote server is unreachable or went away
         raise _fail(err) from err
     table = Table(title=f"{policy} on {env}")
