@@ -71,12 +71,16 @@ class RunLog:
 
 
 def make_vec_env(task: str, n_envs: int, seed: int) -> Any:
-    """SB3's vectorized envs (Monitor-wrapped, seeded ``seed, seed+1, ...``) of a clankers task."""
-    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+    """The task's threaded vector env as an SB3 ``VecEnv`` (``VecMonitor`` records episode returns).
 
-    from clankers.envs import make_env
+    Env ``i`` is seeded ``seed + i``, as SB3's own ``make_vec_env`` does, and the results are bit-for-bit
+    those of a ``DummyVecEnv`` over the same envs: only faster, since the physics runs on every core.
+    """
+    from stable_baselines3.common.vec_env import VecMonitor
 
-    return sb3_make_vec_env(lambda: make_env(task), n_envs=n_envs, seed=seed)
+    from clankers.envs.sb3 import make_sb3_vec_env
+
+    return VecMonitor(make_sb3_vec_env(task, n_envs, seed=seed))
 
 
 def evaluate_deterministic(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float, float]:
