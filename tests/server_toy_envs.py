@@ -6,6 +6,9 @@ that raises, an env that produces NaN), without MuJoCo's cost.
 
 from __future__ import annotations
 
+import json
+import socket
+import struct
 from typing import Any
 
 import gymnasium as gym
@@ -81,3 +84,49 @@ def toy_source(**kwargs: Any) -> EnvSource:
 
 
 IMAGE_SPACE = spaces.Box(0, 255, (4, 5, 3), np.uint8)
+
+
+class RawClient:
+    """Speaks the wire format by hand, the way the earlier system's Python scripts did."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.sock = socket.create_connection(address, timeout=10)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_frame(self, payload: bytes) -> None:
+        """One length-prefixed frame with any payload (valid JSON or not)."""
+        self.sock.sendall(struct.pack("<I", len(payload)) + payload)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.send_frame(json.dumps(message).encode("utf-8"))
+
+    def recv(self) -> dict[str, Any]:
+        return json.loads(self.recv_frame())
+
+    def recv_frame(self) -> bytes:
+        (n,) = struct.unpack("<I", self._exact(4))
+        return self._exact(n)
+
+    def _exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def closed_by_server(self) -> bool:
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionError:
+            return True
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.send(message)
+        return self.recv()
+
+    def close(self) -> None:
+        self.sock.close()

@@ -3,9 +3,7 @@ timeouts, resource cleanup, and the Gymnasium clients against the real cart-pole
 
 from __future__ import annotations
 
-import json
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -30,7 +28,7 @@ from clankers.server import (
     env_source,
 )
 from clankers.server.session import EnvSource
-from server_toy_envs import CLOSED, toy_source
+from server_toy_envs import CLOSED, RawClient, toy_source
 
 
 @contextmanager
@@ -47,49 +45,6 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
-
-
-class RawClient:
-    """Speaks the wire format by hand, the way the earlier system's Python scripts did."""
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(address, timeout=10)
-
-    def send_bytes(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def send(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode("utf-8")
-        self.sock.sendall(struct.pack("<I", len(payload)) + payload)
-
-    def recv(self) -> dict[str, Any]:
-        return json.loads(self.recv_frame())
-
-    def recv_frame(self) -> bytes:
-        (n,) = struct.unpack("<I", self._exact(4))
-        return self._exact(n)
-
-    def _exact(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("closed")
-            data += chunk
-        return data
-
-    def closed_by_server(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionError:
-            return True
-
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        self.send(message)
-        return self.recv()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # --- the earlier system's clients, unchanged -----------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import struct
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from clankers.server import GymClient, ProtocolServer, ServerConfig, env_source
 from clankers.server.protocol import ErrorCode
+from server_toy_envs import RawClient
 
 FRAMES = 4000  # well-framed random/mutated requests
 ATTACKS = 200  # framing attacks, each on its own connection
@@ -88,34 +88,13 @@ def random_payload(rng: random.Random) -> bytes:
     return json.dumps(random_json(rng)).encode()
 
 
-class Conn:
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(address, timeout=10)
-
-    def send(self, payload: bytes) -> None:
-        self.sock.sendall(struct.pack("<I", len(payload)) + payload)
-
-    def frame(self) -> bytes:
-        (n,) = struct.unpack("<I", self._exact(4))
-        return self._exact(n)
-
-    def _exact(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("closed")
-            data += chunk
-        return data
-
-
 def test_fuzzed_frames_never_break_the_server() -> None:
     rng = random.Random(SEED)
     documented = {int(c) for c in ErrorCode}
     codes: dict[int, int] = {}
     ok = 0
     with ProtocolServer(env_source("cartpole"), ServerConfig(port=0, num_envs=2, io_timeout=0.5)) as server:
-        conn = Conn(server.address)
+        conn = RawClient(server.address)
         sent = 0
         for k in range(FRAMES):
             r = rng.random()
@@ -125,12 +104,12 @@ def test_fuzzed_frames_never_break_the_server() -> None:
                 payload = json.dumps(rng.choice(TEMPLATES)).encode()  # valid, keeps the state machine moving
             else:
                 payload = mutate(rng, rng.choice(TEMPLATES))
-            conn.send(payload)
+            conn.send_frame(payload)
             sent += 1
-            response = json.loads(conn.frame())
+            response = json.loads(conn.recv_frame())
             assert isinstance(response, dict) and isinstance(response.get("type"), str), response
             if "obs_encoding" in response:
-                conn.frame()  # the announced binary frame
+                conn.recv_frame()  # the announced binary frame
             if response["type"] == "error":
                 assert response["code"] in documented, response
                 assert response["code"] != ErrorCode.INTERNAL_ERROR, (k, payload, response)
@@ -138,18 +117,18 @@ def test_fuzzed_frames_never_break_the_server() -> None:
             else:
                 ok += 1
             if response["type"] == "close":
-                conn = Conn(server.address)
+                conn = RawClient(server.address)
             # Steer back into the deeper states now and then, so mutations reach action validation.
             recovery = {300: TEMPLATES[0], 301: TEMPLATES[4]}.get(response.get("code"))
             if recovery is not None and rng.random() < 0.8:
-                conn.send(json.dumps(recovery).encode())
-                answer = json.loads(conn.frame())
+                conn.send_frame(json.dumps(recovery).encode())
+                answer = json.loads(conn.recv_frame())
                 if "obs_encoding" in answer:
-                    conn.frame()
+                    conn.recv_frame()
                 sent += 1
 
         for _ in range(ATTACKS):  # framing attacks on throwaway connections
-            attack = Conn(server.address)
+            attack = RawClient(server.address)
             kind = rng.randrange(4)
             if kind == 0:  # announce more than we send, then hang up
                 attack.sock.sendall(
@@ -159,7 +138,7 @@ def test_fuzzed_frames_never_break_the_server() -> None:
                 attack.sock.sendall(rng.randbytes(rng.randrange(1, 4)))
             elif kind == 2:  # oversized: error 104, then the server hangs up
                 attack.sock.sendall(struct.pack("<I", rng.randrange(16 * 1024 * 1024 + 1, 2**32)))
-                assert json.loads(attack.frame())["code"] == 104
+                assert json.loads(attack.recv_frame())["code"] == 104
             else:  # raw garbage, any length
                 attack.sock.sendall(rng.randbytes(rng.randrange(1, 64)))
             attack.sock.close()
