@@ -428,28 +428,36 @@ def test_closed_loop_lockstep_catches_a_wrong_runtime_path(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_exporter_fallback_reports_every_failure(
+def test_exporter_falls_back_to_dynamo(
     td3_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
 
     real_export = torch.onnx.export
 
-    def failing(*args: Any, **kwargs: Any) -> Any:
+    def torchscript_broken(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("dynamo") is False:
             raise RuntimeError("torchscript exporter broke")
         return real_export(*args, **kwargs)
 
-    monkeypatch.setattr(torch.onnx, "export", failing)
-    try:
-        report = export_sb3(td3_zip, tmp_path / "f.onnx", n_samples=200)
-    except ExportError as err:  # dynamo needs onnxscript; where it is missing, both failures are named
-        assert "torchscript: RuntimeError: torchscript exporter broke" in str(err)
-        assert "dynamo:" in str(err)
-        assert not (tmp_path / "f.onnx").exists()
-    else:  # dynamo available: it took over, and the file says so
-        assert report.exporter == "dynamo"
-        assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["backend"] == "dynamo"
+    monkeypatch.setattr(torch.onnx, "export", torchscript_broken)
+    report = export_sb3(td3_zip, tmp_path / "f.onnx", n_samples=200)
+    assert report.exporter == "dynamo" and report.parity.passed
+    assert json.loads(_props(tmp_path / "f.onnx")["exporter"])["backend"] == "dynamo"
+
+
+def test_exporter_names_every_failure(td3_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{'dynamo' if kwargs.get('dynamo') else 'torchscript'} exporter broke")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(ExportError) as err:
+        export_sb3(td3_zip, tmp_path / "f.onnx", n_samples=200)
+    assert "torchscript: RuntimeError: torchscript exporter broke" in str(err.value)
+    assert "dynamo: RuntimeError: dynamo exporter broke" in str(err.value)
+    assert not (tmp_path / "f.onnx").exists()
 
 
 @pytest.mark.parametrize("opset", [13, 18])

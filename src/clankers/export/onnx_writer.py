@@ -70,13 +70,19 @@ def torch_to_onnx(
                     )
                 else:
                     batch = torch.export.Dim("batch", min=1)
-                    shapes = {f"arg{i}": {axes.get(name, 0): batch} for i, name in enumerate(input_names)}
+                    per_input = tuple({axes.get(name, 0): batch} for name in input_names)
+                    # torch.export specializes a size-1 example dimension to the constant 1, so trace with
+                    # a batch of two (the example repeated along its batch axis).
+                    doubled = tuple(
+                        torch.cat([x, x], dim=axes.get(name, 0))
+                        for x, name in zip(example_inputs, input_names, strict=True)
+                    )
                     program = torch.onnx.export(
                         module,
-                        example_inputs,
+                        doubled,
                         input_names=list(input_names),
                         output_names=list(output_names),
-                        dynamic_shapes=tuple(shapes.values()),
+                        dynamic_shapes=_dynamic_shapes(module, per_input),
                         opset_version=opset,
                         dynamo=True,
                     )
@@ -86,6 +92,17 @@ def torch_to_onnx(
         except Exception as exc:  # each exporter fails in its own ways; keep both messages
             errors.append(f"{exporter}: {type(exc).__name__}: {str(exc)[:500]}")
     raise ExportError("torch could not export the policy to ONNX:\n  " + "\n  ".join(errors))
+
+
+def _dynamic_shapes(module: torch.nn.Module, per_input: tuple[dict[int, object], ...]) -> tuple[object, ...]:
+    """``dynamic_shapes`` in the structure of ``module.forward``'s parameters (a ``*inputs`` parameter
+    takes all inputs as one tuple; named parameters take one spec each)."""
+    import inspect
+
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    if parameters and parameters[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return (per_input,)
+    return per_input
 
 
 def pin_shapes(model: onnx.ModelProto, shapes: Mapping[str, Sequence[int | str]]) -> None:
