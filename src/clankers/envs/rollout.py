@@ -76,7 +76,6 @@ def evaluate(
     episodes: int,
     seed: int = 0,
     record: bool = False,
-    on_episode: Callable[[Episode], None] | None = None,
     env_factory: Callable[[], gym.Env] | None = None,
     on_reset: Callable[[], None] | None = None,
 ) -> Evaluation:
@@ -116,8 +115,6 @@ def evaluate(
             rewards=np.array(rewards) if record else None,
         )
         result.episodes.append(episode)
-        if on_episode is not None:
-            on_episode(episode)
     env.close()
     return result
 
