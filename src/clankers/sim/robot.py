@@ -25,7 +25,7 @@ from clankers.sim.config import SimConfig
 
 JointKind = Literal["prismatic", "revolute", "continuous"]
 
-ASSETS_DIR = Path(__file__).resolve().parents[3] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 
 
 def asset_path(relative: str) -> Path:
