@@ -52,3 +52,13 @@ def test_missing_file_exits_two(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", str(tmp_path / "nope.onnx")])
     assert result.exit_code == 2
     assert "does not exist" in " ".join(result.output.split())
+
+
+def test_json_out_writes_the_same_object_and_keeps_the_text(tmp_path: Path) -> None:
+    path = save(linear_model(identity_first(), props=standard_props()), tmp_path / "p.onnx")
+    out = tmp_path / "reports" / "check.json"
+    result = runner.invoke(app, ["check", str(path), "--json-out", str(out)])
+    assert result.exit_code == 0
+    assert "conforms to clanker policy format" in result.output
+    printed = runner.invoke(app, ["check", str(path), "--json"])
+    assert json.loads(out.read_text()) == json.loads(printed.stdout)

@@ -4,18 +4,97 @@ Each subcommand parses its arguments, calls into the package, and renders the re
 lives in the subpackages so it is importable, testable and reusable without the CLI. Heavy imports
 (torch, SB3) happen inside the commands that need them, so ``clankers check`` and ``clankers run`` stay
 torch-free and start fast.
+
+Errors take one path. A command raises a :class:`~clankers.errors.ClankersError` (never prints its own
+error line, never picks its own exit code for bad input); every command registered on ``app`` is wrapped
+so the error is rendered by :func:`fail`: ``error: <Type>: <message>`` and, when the error carries one,
+``hint: <fix>`` on stderr, or one JSON object on stdout when the command was asked for ``--json``
+(a command's JSON flag is the parameter ``json_output``). Exit codes, the same for every command:
+
+| code | meaning                                                                                   |
+|------|-------------------------------------------------------------------------------------------|
+| 0    | done                                                                                      |
+| 1    | done, and the verdict is "no" (``check``: the file does not conform; ``demo``: a stage failed) |
+| 2    | the input cannot be used: every ClankersError, and typer's own usage errors                |
+| 130  | interrupted (Ctrl-C)                                                                      |
+
+JSON, the same for every command that has it: ``--json`` prints the machine-readable result (only it) to
+stdout; ``--json-out PATH`` writes the same object to a file and keeps the human-readable output.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
-app = typer.Typer(
+from clankers.errors import ClankersError
+
+#: Exit codes (see the module docstring).
+EXIT_OK, EXIT_NO, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def fail(err: ClankersError, *, as_json: bool = False, fields: dict[str, Any] | None = None) -> typer.Exit:
+    """Render a clankers error the one way every command does, and return the exit to raise.
+
+    Text: ``error: <Type>: <message>`` and ``hint: <fix>`` on stderr. JSON (``as_json``): one object
+    ``{**fields, "error": message, "error_type": type, "hint": hint}`` on stdout, for tools.
+    """
+    hint = getattr(err, "hint", None)
+    if as_json:
+        payload = {**(fields or {}), "error": str(err), "error_type": type(err).__name__, "hint": hint}
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        from rich.text import Text
+
+        err_console.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+        if hint:
+            err_console.print(Text.assemble(("hint: ", "bold"), hint))
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _fail(err: ClankersError, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Older name of :func:`fail` (kept while the commands move to raising)."""
+    fail(err)
+    return typer.Exit(code)
+
+
+def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command so a ClankersError it raises leaves through :func:`fail` (the one error path)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ClankersError as err:
+            raise fail(err, as_json=bool(kwargs.get("json_output"))) from err
+        except KeyboardInterrupt as err:
+            err_console.print("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from err
+
+    return wrapper
+
+
+class _App(typer.Typer):
+    """A Typer app whose every command is wrapped by :func:`_reports_errors`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            register(_reports_errors(func))
+            return func
+
+        return decorator
+
+
+app = _App(
     name="clankers",
     help="Robot learning from a URDF to a deployed ONNX policy.",
     no_args_is_help=True,
@@ -23,6 +102,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -34,29 +114,34 @@ def _root() -> None:
 @app.command()
 def check(
     policy: str = typer.Argument(..., help="Path of the policy file (.onnx) to check."),
-    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON (for tools)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON to stdout (only it)."),
+    json_out: Path = typer.Option(None, "--json-out", help="Also write the report as JSON to this file."),
 ) -> None:
     """Check a policy file against the clanker policy format; exit code 0 only if it conforms."""
-    import json
-
-    from rich.text import Text
-
-    from clankers.errors import ClankersError
     from clankers.policy import check_policy
 
     try:
         report = check_policy(policy)
     except ClankersError as err:
-        if json_output:
-            typer.echo(json.dumps({"path": policy, "conforms": False, "level": "none", "error": str(err)}))
-        else:
-            console.print(Text.assemble(("error: ", "red"), str(err)))
-        raise typer.Exit(2) from err
-    if json_output:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
+        raise fail(
+            err, as_json=json_output, fields={"path": policy, "conforms": False, "level": "none"}
+        ) from err
+    _emit_json(report.to_dict(), json_output, json_out)
+    if not json_output:
         console.print(report)
-    raise typer.Exit(0 if report.conforms else 1)
+    raise typer.Exit(EXIT_OK if report.conforms else EXIT_NO)
+
+
+def _emit_json(payload: dict[str, Any], json_output: bool, json_out: Path | None) -> None:
+    """The one JSON convention: ``--json`` prints the object to stdout, ``--json-out`` writes it (atomically)."""
+    text = json.dumps(payload, indent=2)
+    if json_output:
+        typer.echo(text)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = json_out.with_name(f".{json_out.name}.tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(json_out)
 
 
 @app.command()
@@ -73,19 +158,14 @@ def serve(
     """Serve a task over the clankers wire protocol (docs/protocol.md) until interrupted."""
     import logging
 
-    from clankers.errors import ClankersError
     from clankers.server import PROTOCOL_VERSION, ServerConfig, env_source
     from clankers.server import serve as run_server
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        config = ServerConfig(
-            host=host, port=port, num_envs=num_envs, max_clients=max_clients, idle_timeout=idle_timeout
-        )
-        source = env_source(task)
-    except ClankersError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+    config = ServerConfig(
+        host=host, port=port, num_envs=num_envs, max_clients=max_clients, idle_timeout=idle_timeout
+    )
+    source = env_source(task)
 
     def announce(address: tuple[str, int]) -> None:
         console.print(
@@ -97,14 +177,6 @@ def serve(
         run_server(source, config, on_bound=announce)
     except KeyboardInterrupt:
         console.print("stopped")
-
-
-def _fail(err: Exception, code: int = 2) -> typer.Exit:
-    """Print a clankers error in one readable line and return the exit to raise."""
-    from rich.text import Text
-
-    console.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
-    return typer.Exit(code)
 
 
 @app.command()

@@ -18,7 +18,18 @@ from __future__ import annotations
 
 
 class ClankersError(Exception):
-    """Base class of every error clankers raises on purpose."""
+    """Base class of every error clankers raises on purpose.
+
+    ``hint`` (optional, keyword-only) is the fix in one sentence when the message itself does not end with
+    it; the CLI prints it on its own line (``hint: ...``) and in the ``"hint"`` field of JSON errors.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class ConfigError(ClankersError, ValueError):
@@ -128,3 +139,7 @@ class PayloadTooLargeError(ProtocolError):
 
 class ServerError(ProtocolError):
     """The server answered a request with an error response; ``code`` is the server's error code."""
+
+
+class RemoteConnectionError(ClankersError, ConnectionError):
+    """A clankers wire-protocol server cannot be reached; the message names the address that failed."""
