@@ -22,6 +22,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from clankers.envs import resolve_task
+from clankers.envs.sb3_steps import check_same_step, reset_envs, step_envs
 from clankers.envs.vector import ClankersVectorEnv
 from clankers.errors import ConfigError
 
@@ -37,16 +38,7 @@ class ClankersSB3VecEnv(VecEnv):
     """
 
     def __init__(self, venv: ClankersVectorEnv) -> None:
-        if not isinstance(venv, ClankersVectorEnv):
-            raise ConfigError(
-                f"ClankersSB3VecEnv wraps a ClankersVectorEnv, got {type(venv).__name__}; "
-                "use make_sb3_vec_env(task, num_envs) or SB3's DummyVecEnv for other envs"
-            )
-        if venv.autoreset_mode is not AutoresetMode.SAME_STEP:
-            raise ConfigError(
-                f"SB3 needs same-step auto-reset, the vector env uses {venv.autoreset_mode.value}; "
-                "create it with autoreset_mode='SameStep'"
-            )
+        check_same_step(venv)
         self.venv = venv
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
@@ -55,25 +47,10 @@ class ClankersSB3VecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         """Reset every env with the seeds/options set since the last reset (then forget them, as SB3)."""
-        seeds: list[int | None] = list(self._seeds)
-        first = self._options[0]
-        if all(options == first for options in self._options):
-            obs, _ = self.venv.reset(seed=seeds, options=dict(first) if first else None)
-        else:  # per-env options: one masked reset per distinct options dict
-            obs = None
-            done = np.zeros(self.num_envs, dtype=np.bool_)
-            for i in range(self.num_envs):
-                if done[i]:
-                    continue
-                mask = np.array(
-                    [not done[j] and self._options[j] == self._options[i] for j in range(self.num_envs)]
-                )
-                obs, _ = self.venv.reset(seed=seeds, options={**self._options[i], "reset_mask": mask})
-                done |= mask
-        self.reset_infos = [dict(info) if info else {} for info in self.venv._env_infos]
+        obs, self.reset_infos = reset_envs(self.venv, list(self._seeds), list(self._options))
         self._reset_seeds()
         self._reset_options()
-        return np.array(obs, copy=True)
+        return obs
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
@@ -81,23 +58,11 @@ class ClankersSB3VecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise ConfigError("step_wait() called without step_async(actions); call step(actions) instead")
-        venv = self.venv
-        venv._step_batch(self._actions)
-        self._actions = None
-        terminated, truncated = venv._terminations, venv._truncations
-        dones = terminated | truncated
-        env_infos, final_obs, final_infos = venv._env_infos, venv._final_obs, venv._final_infos
-        infos: list[dict[str, Any]] = []
-        for i in range(self.num_envs):
-            if dones[i]:
-                info = dict(final_infos[i] or {})
-                info["terminal_observation"] = final_obs[i]
-                self.reset_infos[i] = dict(env_infos[i] or {})
-            else:
-                info = dict(env_infos[i] or {})
-            info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-            infos.append(info)
-        return venv._observations.copy(), venv._rewards.astype(np.float32), dones, infos
+        actions, self._actions = self._actions, None
+        obs, rewards, dones, infos, reset_infos = step_envs(self.venv, actions)
+        for i, info in reset_infos.items():
+            self.reset_infos[i] = info
+        return obs, rewards, dones, infos
 
     def close(self) -> None:
         self.venv.close()
