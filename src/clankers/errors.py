@@ -143,3 +143,10 @@ class ServerError(ProtocolError):
 
 class RemoteConnectionError(ClankersError, ConnectionError):
     """A clankers wire-protocol server cannot be reached; the message names the address that failed."""
+
+
+# --- distributed (Ray) ----------------------------------------------------------------------------------
+
+
+class WorkerError(ClankersError, RuntimeError):
+    """A Ray worker died or stopped answering and could not be replaced; names the worker and what was lost."""
