@@ -4,8 +4,12 @@ session state machine with every error code (docs/protocol.md)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,7 @@ from clankers.server.protocol import (
     negotiate_capabilities,
     negotiate_version,
 )
-from clankers.server.session import Session
+from clankers.server.session import EnvSource, Session
 from clankers.server.spaces import (
     FLOAT32_MAX,
     ActionCodec,
@@ -38,7 +42,7 @@ from clankers.server.spaces import (
     space_to_wire,
     wire_to_space,
 )
-from server_toy_envs import CLOSED, IMAGE_SPACE, toy_source
+from server_toy_envs import CLOSED, IMAGE_SPACE, ToyEnv, toy_source
 
 INIT = {"type": "init", "protocol_version": "1.2.0", "client_name": "t", "client_version": "0"}
 
@@ -391,21 +395,61 @@ def in_state(state: State) -> Session:
     return ready(2) if state is State.READY else running(2)
 
 
+# docs/protocol.md §5, written out by hand: the outcome of every request in every state ("ok", or the
+# error code). Deliberately not derived from protocol.ALLOWED: the server enforces ALLOWED, so a test
+# that read its expectations from ALLOWED would change together with a wrong entry and never fail.
+OK = "ok"
+DOCUMENTED_OUTCOMES: dict[str, dict[str, str | int]] = {
+    "connected": {
+        "init": OK, "spaces": 300, "reset": 300, "step": 300,
+        "batch_reset": 300, "batch_step": 300, "ping": 300, "close": 300,
+    },
+    "ready": {
+        "init": 103, "spaces": OK, "reset": OK, "step": 301,
+        "batch_reset": OK, "batch_step": 301, "ping": OK, "close": OK,
+    },
+    "episode_running": {
+        "init": 103, "spaces": OK, "reset": OK, "step": OK,
+        "batch_reset": OK, "batch_step": OK, "ping": OK, "close": OK,
+    },
+}  # fmt: skip
+
+
+def test_the_documented_table_is_the_one_the_server_enforces() -> None:
+    documented = {state: {k for k, v in row.items() if v == OK} for state, row in DOCUMENTED_OUTCOMES.items()}
+    assert {state.value: set(kinds) for state, kinds in ALLOWED.items()} == documented
+    assert all(set(row) == REQUEST_TYPES for row in DOCUMENTED_OUTCOMES.values())
+
+
+def test_the_table_above_is_the_one_in_docs_protocol_md() -> None:
+    """§5's markdown table, parsed: each state's row lists exactly the requests the table above allows."""
+    text = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = text[text.index("## 5. Session states") : text.index("## 6.")]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| \*\*(.+?)\*\*.*?\| (.+) \|$", line)
+        if match:
+            rows[match.group(1).replace(" ", "_")] = set(re.findall(r"`(\w+)`", match.group(2)))
+    assert rows == {
+        state: {k for k, v in row.items() if v == OK} for state, row in DOCUMENTED_OUTCOMES.items()
+    }
+
+
 @pytest.mark.parametrize("state", list(State))
 @pytest.mark.parametrize("kind", sorted(REQUEST_TYPES))
 def test_every_request_in_every_state(state: State, kind: str) -> None:
+    expected = DOCUMENTED_OUTCOMES[state.value][kind]
     session = in_state(state)
     response, _ = call(session, VALID[kind])
-    if kind in ALLOWED[state]:
+    if expected == OK:
         assert response["type"] != "error", response
         return
-    expected = {State.CONNECTED: 300, State.READY: 301 if kind in ("step", "batch_step") else 103}
-    code = expected.get(state, 103)
-    assert response == {"type": "error", "code": code, "message": response["message"]}
+    assert response == {"type": "error", "code": expected, "message": response["message"]}
     assert state.value in response["message"]
-    for allowed in ALLOWED[state]:
-        assert allowed in response["message"]
-    assert session.state is state  # an error changes nothing
+    for allowed, outcome in DOCUMENTED_OUTCOMES[state.value].items():
+        if outcome == OK:
+            assert allowed in response["message"]  # the error lists what is allowed instead
+    assert session.state is state and not session.closed  # an error changes nothing
     assert call(session, VALID["ping"] if state is not State.CONNECTED else INIT)[0]["type"] != "error"
 
 
@@ -560,7 +604,28 @@ def test_internal_errors_are_400_and_the_session_survives(monkeypatch: pytest.Mo
 
 def test_every_documented_code_is_produced_by_some_test() -> None:
     # Codes exercised above; keeps the table in docs/protocol.md, ErrorCode and the tests in step.
-    exercised = {100, 101, 102, 103, 104, 106, 200, 201, 204, 205, 206, 207, 300, 301, 303, 304, 400}
+    # 107 and 108 are exercised in the authentication section below and in tests/test_server_security.py.
+    exercised = {
+        100,
+        101,
+        102,
+        103,
+        104,
+        106,
+        107,
+        108,
+        200,
+        201,
+        204,
+        205,
+        206,
+        207,
+        300,
+        301,
+        303,
+        304,
+        400,
+    }
     assert {int(c) for c in ErrorCode} == exercised
 
 
@@ -601,3 +666,223 @@ def test_with_several_envs_step_needs_only_env_0() -> None:
     )
     call(session, {"type": "batch_reset", "env_ids": [1]})
     assert session.state is State.EPISODE_RUNNING
+
+
+# --- framing deadlines --------------------------------------------------------------------------------------
+
+
+def test_a_trickling_peer_cannot_stretch_a_frame_past_its_io_timeout() -> None:
+    """One byte every 50 ms never trips a per-recv timeout of 0.3 s; the frame's own budget must."""
+    a, b = socket.socketpair()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        a.sendall(struct.pack("<I", 1000))
+        while not stop.wait(0.05):
+            try:
+                a.sendall(b"x")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=trickle)
+    with a, b:
+        thread.start()
+        try:
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                read_frame(b, io_timeout=0.3)
+            assert time.monotonic() - start < 2.0  # not 1000 bytes x 50 ms
+        finally:
+            stop.set()
+            thread.join()
+
+
+def test_read_frame_honours_a_deadline_and_a_smaller_size_limit() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(struct.pack("<I", 2000))
+        with pytest.raises(PayloadTooLargeError) as err:
+            read_frame(b, max_size=1024)
+        assert err.value.size == 2000
+        a.sendall(struct.pack("<I", 10) + b"abc")
+        b.settimeout(5)
+        with pytest.raises(TimeoutError):
+            read_frame(b, io_timeout=30, deadline=time.monotonic() + 0.1)
+
+
+# --- authentication (the session's part: no sockets) ------------------------------------------------------
+
+TOKEN = "correct-horse-battery-staple"
+
+
+class CountingSource:
+    """A toy source that counts the environments it made: refusals must make none."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.source = EnvSource(name="toy/Toy-v0", version="1.0.0", make=self._make)
+
+    def _make(self) -> ToyEnv:
+        self.made += 1
+        return ToyEnv()
+
+
+def guarded(num_envs: int = 2, **kwargs: Any) -> tuple[Session, CountingSource]:
+    from clankers.server.auth import TokenCheck
+
+    counting = CountingSource()
+    return Session(counting.source, num_envs, token=TokenCheck(TOKEN), **kwargs), counting
+
+
+@pytest.mark.parametrize(
+    ("token", "words"),
+    [(None, "requires a token"), ("wrong", "wrong token"), (TOKEN[:-1], "wrong token"), (TOKEN + " ", "wrong"),
+     (7, "wrong token"), ("\ud800", "wrong token"), ("", "wrong token")],
+)  # fmt: skip
+def test_a_wrong_or_missing_token_is_107_and_ends_the_session_without_envs(token: Any, words: str) -> None:
+    session, counting = guarded()
+    init = {**INIT, "protocol_version": "1.3.0"} if token is None else {**INIT, "token": token}
+    assert words in expect_error(session, init, 107)
+    assert session.closed and counting.made == 0
+    assert session.state is State.CONNECTED
+
+
+def test_the_token_is_checked_before_anything_else_in_init() -> None:
+    session, counting = guarded()
+    expect_error(session, {"type": "init", "protocol_version": "9.0.0"}, 107)  # not 100, not 204
+    assert counting.made == 0
+
+
+def test_an_unauthenticated_peer_gets_one_answer_per_connection() -> None:
+    for request_, code in [(VALID["ping"], 300), (b"{oops", 101), ({"type": "warp"}, 102)]:
+        session, counting = guarded()
+        expect_error(session, request_, code)
+        assert session.closed and counting.made == 0  # the transport hangs up after this answer
+
+
+def test_the_right_token_opens_the_session_and_auth_is_negotiated_from_1_3() -> None:
+    session, counting = guarded()
+    response, _ = call(
+        session, {**INIT, "protocol_version": "1.3.0", "token": TOKEN, "capabilities": {"auth": True}}
+    )
+    assert response["type"] == "init_response" and response["capabilities"] == {"auth": True}
+    assert session.authenticated and counting.made == 2
+    # After the handshake, errors are ordinary again: the session continues.
+    expect_error(session, {"type": "warp"}, 102)
+    assert not session.closed
+    # A replayed handshake on the same connection is refused and makes no environment.
+    expect_error(session, {**INIT, "token": TOKEN}, 103)
+    assert counting.made == 2
+    old, _ = guarded()
+    response, _ = call(
+        old, {**INIT, "protocol_version": "1.2.0", "token": TOKEN, "capabilities": {"auth": True}}
+    )
+    assert response["capabilities"] == {"auth": False}  # checked, but 1.2 has no such capability
+    open_ = Session(CountingSource().source, 2)  # no token: auth is false (the token was not checked)
+    response, _ = call(
+        open_, {**INIT, "protocol_version": "1.3.0", "token": "x", "capabilities": {"auth": True}}
+    )
+    assert response["capabilities"] == {"auth": False}
+
+
+def test_a_right_token_with_a_wrong_version_may_retry() -> None:
+    session, counting = guarded()
+    expect_error(session, {**INIT, "protocol_version": "2.0.0", "token": TOKEN}, 100)
+    assert not session.closed and session.authenticated and counting.made == 0
+    assert call(session, {**INIT, "token": TOKEN})[0]["type"] == "init_response"
+
+
+def test_a_refused_admission_is_108_and_makes_no_environment() -> None:
+    from clankers.server.protocol import fail
+
+    def full() -> None:
+        raise fail(ErrorCode.SERVER_BUSY, "server busy: test")
+
+    session, counting = guarded(admit=full)
+    assert "busy" in expect_error(session, {**INIT, "token": TOKEN}, 108)
+    assert session.closed and counting.made == 0
+    admitted: list[bool] = []
+    ok, counting = guarded(admit=lambda: admitted.append(True))
+    call(ok, {**INIT, "token": TOKEN})
+    assert admitted == [True] and counting.made == 2
+
+
+def test_pings_do_not_count_as_work() -> None:
+    session = ready(1)
+    before = session.last_work
+    time.sleep(0.01)
+    call(session, VALID["ping"])
+    call(session, VALID["spaces"])
+    assert session.last_work == before
+    call(session, VALID["reset"])
+    assert session.last_work > before
+
+
+# --- configuration, tokens, TLS contexts --------------------------------------------------------------------
+
+
+def test_token_check_is_a_digest_comparison() -> None:
+    from clankers.server.auth import TokenCheck
+
+    check = TokenCheck(TOKEN)
+    assert check.matches(TOKEN)
+    assert not any(check.matches(x) for x in (TOKEN.upper(), TOKEN[:5], TOKEN * 2, None, b"x", 1, "\ud800"))
+    assert TOKEN not in repr(vars(check))  # only the digest is kept
+
+
+def test_load_token_reads_a_file_or_the_environment(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from clankers.server.auth import load_token
+
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    assert load_token(path, environ={"CLANKERS_TOKEN": "other"}) == TOKEN  # the file wins
+    assert load_token(None, environ={"CLANKERS_TOKEN": " env-token \n"}) == "env-token"
+    assert load_token(None, environ={}) is None
+    assert "chmod 600" not in caplog.text
+    path.chmod(0o644)
+    load_token(path)
+    assert "chmod 600" in caplog.text  # readable by others: accepted, with a warning
+    path.write_text("  \n")
+    with pytest.raises(ConfigError, match="empty"):
+        load_token(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_token(tmp_path / "missing")
+
+
+def test_server_config_refuses_silent_exposure() -> None:
+    from clankers.server import ServerConfig
+    from clankers.server.config import is_loopback
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.8.9.1", "::1", "localhost", "LOCALHOST")] == [True] * 5
+    assert [is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.2", "example.org", "")] == [False] * 5
+    for host in ("0.0.0.0", "::", "192.168.1.5", "robot.local"):
+        with pytest.raises(ConfigError, match="--token-file") as err:
+            ServerConfig(host=host)
+        assert "CLANKERS_TOKEN" in str(err.value) and "--insecure" in str(err.value)
+        assert ServerConfig(host=host, insecure=True).exposed
+        assert not ServerConfig(host=host, token=TOKEN).exposed
+    assert not ServerConfig().exposed
+    with pytest.raises(ConfigError, match="at least 16"):
+        ServerConfig(token="short")
+    with pytest.raises(ConfigError, match="tls_cert"):
+        ServerConfig(tls_key="key.pem")
+    assert TOKEN not in repr(ServerConfig(token=TOKEN))  # a SecretStr: never in logs or tracebacks
+    for bad in ({"handshake_timeout": 0}, {"max_per_address": 0}, {"max_pending": 0}, {"reclaim_after": -1},
+                {"max_handshake_frame": 10}, {"surprise": 1}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            ServerConfig(**bad)
+
+
+def test_tls_contexts_explain_missing_files(tmp_path: Path) -> None:
+    from clankers.server.auth import client_tls_context, server_tls_context
+
+    assert client_tls_context() is None
+    assert client_tls_context(tls=True).check_hostname  # verifies the server by default
+    with pytest.raises(ConfigError, match="CA file"):
+        client_tls_context(ca_file=tmp_path / "none.pem")
+    with pytest.raises(ConfigError, match="not found"):
+        server_tls_context(tmp_path / "cert.pem", tmp_path / "key.pem")
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match="PEM"):
+        server_tls_context(tmp_path / "cert.pem")

@@ -151,26 +151,69 @@ def serve(
         1, "--num-envs", help="Envs per client (n_agents); batch requests need > 1."
     ),
     port: int = typer.Option(9877, help="TCP port (0 = any free port)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind; the protocol has no authentication."),
-    max_clients: int = typer.Option(64, "--max-clients", help="Concurrent clients before refusing."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind; anything but loopback needs a token (or --insecure)."
+    ),
+    token_file: Path = typer.Option(
+        None,
+        "--token-file",
+        help="File holding the token every client must send (else $CLANKERS_TOKEN); never on the command line.",
+    ),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Allow a non-loopback --host without a token (a trusted network only)."
+    ),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="PEM certificate chain: serve over TLS."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    max_clients: int = typer.Option(
+        64, "--max-clients", help="Sessions at once (then idle ones are reclaimed)."
+    ),
+    max_pending: int = typer.Option(64, "--max-pending", help="Connections still handshaking at once."),
+    max_per_address: int = typer.Option(32, "--max-per-address", help="Connections from one IP address."),
+    handshake_timeout: float = typer.Option(
+        5.0, "--handshake-timeout", help="Seconds a new connection has to complete TLS and init."
+    ),
+    reclaim_after: float = typer.Option(
+        60.0, "--reclaim-after", help="When full, reclaim a session idle (no env request) this long."
+    ),
     idle_timeout: float = typer.Option(600.0, "--idle-timeout", help="Seconds a client may stay silent."),
 ) -> None:
-    """Serve a task over the clankers wire protocol (docs/protocol.md) until interrupted."""
+    """Serve a task over the clankers wire protocol (docs/protocol.md) until interrupted.
+
+    Security (docs/protocol.md §12): loopback only unless a token is set; --tls-cert/--tls-key encrypt.
+    """
     import logging
 
-    from clankers.server import PROTOCOL_VERSION, ServerConfig, env_source
+    from clankers.server import PROTOCOL_VERSION, ServerConfig, env_source, load_token
     from clankers.server import serve as run_server
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(
-        host=host, port=port, num_envs=num_envs, max_clients=max_clients, idle_timeout=idle_timeout
+        host=host,
+        port=port,
+        num_envs=num_envs,
+        token=load_token(token_file),
+        insecure=insecure,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        max_clients=max_clients,
+        max_pending=max_pending,
+        max_per_address=max_per_address,
+        handshake_timeout=handshake_timeout,
+        reclaim_after=reclaim_after,
+        idle_timeout=idle_timeout,
     )
     source = env_source(task)
+    security = ", ".join(
+        [
+            "token required" if config.token is not None else "no token",
+            "TLS" if config.tls else "plain TCP",
+        ]
+    )
 
     def announce(address: tuple[str, int]) -> None:
         console.print(
             f"serving [bold]{source.name}[/bold] x{num_envs} per client on {address[0]}:{address[1]} "
-            f"(protocol {PROTOCOL_VERSION}); Ctrl-C to stop"
+            f"(protocol {PROTOCOL_VERSION}, {security}); Ctrl-C to stop"
         )
 
     try:
@@ -291,6 +334,15 @@ def run(
     remote: str = typer.Option(
         None, help="HOST:PORT of a clankers wire-protocol server (a simulator or a robot bridge) to run on."
     ),
+    tls: bool = typer.Option(False, "--tls", help="--remote over TLS, verified against the system's CAs."),
+    ca_file: Path = typer.Option(
+        None,
+        "--ca-file",
+        help="--remote over TLS, verified against this PEM CA bundle (self-signed servers).",
+    ),
+    token_file: Path = typer.Option(
+        None, "--token-file", help="File with the --remote server's token (else $CLANKERS_TOKEN)."
+    ),
 ) -> None:
     """Run a policy file with onnxruntime alone (no torch) and report returns; optionally compare to SB3."""
     import json
@@ -305,12 +357,14 @@ def run(
         onnx_policy = OnnxPolicy(policy)
         env_factory = None
         if remote is not None:
+            from clankers.server import load_token
             from clankers.server.remote_env import RemoteEnv
 
             host, _, port = remote.rpartition(":")
             if not host or not port.isdigit():
                 raise typer.BadParameter(f"--remote {remote!r} must be HOST:PORT, e.g. 127.0.0.1:9877")
-            env_factory = lambda: RemoteEnv(host, int(port))  # noqa: E731
+            security = {"token": load_token(token_file), "tls": tls, "ca_file": ca_file}
+            env_factory = lambda: RemoteEnv(host, int(port), **security)  # noqa: E731
         evaluation = evaluate(
             onnx_policy.act,
             env,

@@ -4,19 +4,26 @@
 :mod:`clankers.server.remote_env` and :mod:`clankers.server.sb3` stay small. Responses come back as the
 JSON dict the server sent; when observations travelled in a binary frame, the decoded array is attached
 under ``"_obs"`` (``[H, W, C]`` uint8 for one image, ``[num_envs, dim]`` for a batch).
+
+Security (docs/protocol.md §12): ``token`` is sent in ``init`` (and the ``auth`` capability asked for, so
+the answer says whether the server checked it); ``tls=True`` or ``ca_file`` wrap the connection in TLS
+and verify the server's certificate and host name before the token leaves this process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clankers.errors import ProtocolError, ServerError
 from clankers.server import binary
+from clankers.server.auth import client_tls_context
 from clankers.server.framing import encode_message, read_frame, read_message
 from clankers.server.protocol import PROTOCOL_VERSION
 
@@ -32,6 +39,9 @@ class GymClient:
         capabilities: requested capability flags (default: all this client implements).
         protocol_version: the version offered; lower it (e.g. ``"1.0.0"``) to talk like an earlier client.
         timeout: seconds to wait for connecting and for each response.
+        token: the server's token (``clankers serve --token-file``), sent in ``init``.
+        tls: connect over TLS, verifying the server against the system's CAs (or an ``ssl.SSLContext``).
+        ca_file: PEM bundle to verify the server with instead (implies TLS), e.g. a self-signed certificate.
     """
 
     def __init__(
@@ -44,10 +54,17 @@ class GymClient:
         capabilities: dict[str, bool] | None = None,
         protocol_version: str = PROTOCOL_VERSION,
         timeout: float = 60.0,
+        token: str | None = None,
+        tls: bool | ssl.SSLContext = False,
+        ca_file: str | Path | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.client_name, self.client_version = client_name, client_version
         self.requested_capabilities = dict(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
+        if token is not None:
+            self.requested_capabilities.setdefault("auth", True)
+        self._token = token
+        self._tls = client_tls_context(tls, ca_file)
         self.offered_version = protocol_version
         self.timeout = timeout
         self._sock: socket.socket | None = None
@@ -57,8 +74,15 @@ class GymClient:
 
     def connect(self, seed: int | None = None) -> dict[str, Any]:
         """Open the socket and perform the ``init`` handshake; returns the ``init_response``."""
-        self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            try:
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
+        self._sock = sock
         init: dict[str, Any] = {
             "type": "init",
             "protocol_version": self.offered_version,
@@ -68,6 +92,8 @@ class GymClient:
         }
         if seed is not None:
             init["seed"] = seed
+        if self._token is not None:
+            init["token"] = self._token
         try:
             self.init_response = self.request(init)
         except Exception:
@@ -83,6 +109,15 @@ class GymClient:
     def capabilities(self) -> dict[str, bool]:
         """The negotiated capabilities (each true only if both sides have it)."""
         return dict(self.init_response.get("capabilities", {}))
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the server said it checked our token (the ``auth`` capability, protocol >= 1.3)."""
+        return bool(self.capabilities.get("auth", False))
+
+    @property
+    def tls(self) -> bool:
+        return self._tls is not None
 
     @property
     def protocol_version(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 from clankers.errors import ConnectionClosedError, PayloadTooLargeError, ProtocolError
@@ -23,6 +24,11 @@ _LENGTH = struct.Struct("<I")
 
 # Error code used by this module (the full table lives in clankers.server.protocol).
 _INVALID_MESSAGE = 101
+
+
+class NoFrameYet(TimeoutError):
+    """No byte of a new frame arrived within the socket's timeout; nothing was consumed, so a reader may
+    simply try again (the server waits for a client's next request in short slices this way)."""
 
 
 def encode_frame(payload: bytes) -> bytes:
@@ -66,8 +72,12 @@ def decode_message(payload: bytes) -> dict[str, Any]:
     return message
 
 
-def recv_exact(sock: socket.socket, n: int, *, mid_frame: bool) -> bytes:
-    """Read exactly ``n`` bytes; :class:`ConnectionClosedError` if the peer hangs up first."""
+def recv_exact(sock: socket.socket, n: int, *, mid_frame: bool, deadline: float | None = None) -> bytes:
+    """Read exactly ``n`` bytes; :class:`ConnectionClosedError` if the peer hangs up first.
+
+    With a ``deadline`` (:func:`time.monotonic` seconds) the whole read must finish by then: a peer that
+    drips one byte just before each socket timeout would otherwise hold the reader forever.
+    """
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
@@ -79,27 +89,50 @@ def recv_exact(sock: socket.socket, n: int, *, mid_frame: bool) -> bytes:
                 mid_frame=bool(got) or mid_frame,
             )
         got += k
+        if got < n and deadline is not None:  # a partial read: only the time left may be spent
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"frame not completed in time ({got} of {n} bytes arrived)")
+            sock.settimeout(left)
     return bytes(buf)
 
 
-def read_frame(sock: socket.socket, *, io_timeout: float | None = None) -> bytes:
+def read_frame(
+    sock: socket.socket,
+    *,
+    io_timeout: float | None = None,
+    max_size: int = MAX_MESSAGE_SIZE,
+    deadline: float | None = None,
+) -> bytes:
     """Read one frame's payload.
 
-    The socket's own timeout applies while waiting for the first byte (an idle peer); once a frame has
-    started, ``io_timeout`` (if given) bounds the rest, so a peer that stalls mid-frame cannot pin a thread.
+    The socket's own timeout applies while waiting for the first byte (an idle peer; :class:`NoFrameYet`
+    when it expires); once a frame has started, ``io_timeout`` (if given) bounds the time to read the
+    rest, all of it, so a peer that stalls or trickles mid-frame cannot pin a thread. ``deadline`` (:func:`time.monotonic` seconds) caps that
+    further: a server gives a connection a few seconds for its whole handshake. ``max_size`` (at most the
+    protocol's 16 MiB) lets a server accept only small frames from a peer that has not completed it.
     """
-    first = recv_exact(sock, 1, mid_frame=False)
+    try:
+        first = recv_exact(sock, 1, mid_frame=False)
+    except TimeoutError as exc:
+        raise NoFrameYet(str(exc)) from exc
     idle_timeout = sock.gettimeout()
     if io_timeout is not None:
-        sock.settimeout(io_timeout)
+        end = time.monotonic() + io_timeout
+        deadline = end if deadline is None else min(deadline, end)
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("frame not completed in time")
+        sock.settimeout(left)
     try:
-        header = first + recv_exact(sock, 3, mid_frame=True)
+        header = first + recv_exact(sock, 3, mid_frame=True, deadline=deadline)
         (length,) = _LENGTH.unpack(header)
-        if length > MAX_MESSAGE_SIZE:
-            raise PayloadTooLargeError(length, MAX_MESSAGE_SIZE)
-        return recv_exact(sock, length, mid_frame=True) if length else b""
+        if length > min(max_size, MAX_MESSAGE_SIZE):
+            raise PayloadTooLargeError(length, min(max_size, MAX_MESSAGE_SIZE))
+        return recv_exact(sock, length, mid_frame=True, deadline=deadline) if length else b""
     finally:
-        if io_timeout is not None:
+        if deadline is not None:
             sock.settimeout(idle_timeout)
 
 

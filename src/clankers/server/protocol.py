@@ -12,7 +12,7 @@ from typing import Any
 from clankers.errors import ProtocolError
 
 #: The newest protocol version this implementation speaks.
-PROTOCOL_VERSION = "1.2.0"
+PROTOCOL_VERSION = "1.3.0"
 #: The oldest minor version of major 1 we serve (1.0.0: JSON observations only).
 MIN_MINOR = 0
 
@@ -21,6 +21,7 @@ SERVER_CAPABILITIES: dict[str, tuple[int, int]] = {
     "batch_step": (1, 0),  # batch_reset / batch_step requests (the earlier VecEnv clients ask for this)
     "binary_obs": (1, 1),  # image observations as a raw HWC uint8 frame after the JSON response
     "binary_batch": (1, 2),  # batched observations as one header + flat payload frame
+    "auth": (1, 3),  # the server checked the client's token (docs/protocol.md §12)
 }
 
 
@@ -33,6 +34,8 @@ class ErrorCode(IntEnum):
     UNEXPECTED_MESSAGE = 103
     PAYLOAD_TOO_LARGE = 104
     CAPABILITY_UNSUPPORTED = 106
+    UNAUTHORIZED = 107
+    SERVER_BUSY = 108
     INVALID_ACTION = 200
     ACTION_OUT_OF_BOUNDS = 201
     MISSING_FIELD = 204
@@ -44,6 +47,10 @@ class ErrorCode(IntEnum):
     UNKNOWN_ENV_ID = 303
     SIMULATION_ERROR = 304
     INTERNAL_ERROR = 400
+
+
+#: Errors after which the server closes the connection (besides 104 for an oversized request frame).
+ENDS_SESSION = frozenset({ErrorCode.UNAUTHORIZED, ErrorCode.SERVER_BUSY})
 
 
 def fail(code: ErrorCode, message: str) -> ProtocolError:
@@ -64,7 +71,7 @@ class State(str, Enum):
     EPISODE_RUNNING = "episode_running"
 
 
-#: Requests each state accepts.
+#: Requests each state accepts (docs/protocol.md §5; the server enforces exactly this table).
 ALLOWED: dict[State, tuple[str, ...]] = {
     State.CONNECTED: ("init",),
     State.READY: ("reset", "batch_reset", "spaces", "ping", "close"),
@@ -72,6 +79,10 @@ ALLOWED: dict[State, tuple[str, ...]] = {
 }
 
 REQUEST_TYPES = frozenset({"init", "spaces", "reset", "step", "batch_reset", "batch_step", "ping", "close"})
+
+#: Requests that use the environments: the ones that count as activity when a full server looks for an
+#: idle session to reclaim (a client that only pings is idle).
+WORK_REQUESTS = frozenset({"init", "reset", "step", "batch_reset", "batch_step"})
 
 
 # --- versions --------------------------------------------------------------------------------------------

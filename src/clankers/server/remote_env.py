@@ -49,7 +49,8 @@ class RemoteEnv(gym.Env):
         host, port: the server.
         seed: optional handshake seed (the server seeds its envs' first resets with it).
         client: an existing :class:`GymClient` (connected or not) instead of host/port.
-        **client_kwargs: passed to :class:`GymClient` (``capabilities``, ``protocol_version``, ``timeout``).
+        **client_kwargs: passed to :class:`GymClient` (``token``, ``tls``, ``ca_file``, ``capabilities``,
+            ``protocol_version``, ``timeout``).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium's class attribute

@@ -29,7 +29,7 @@ class RemoteSB3VecEnv(VecEnv):
     Args:
         host, port: the server (``clankers serve --num-envs N``).
         client: an existing :class:`GymClient` instead of host/port.
-        **client_kwargs: passed to :class:`GymClient`.
+        **client_kwargs: passed to :class:`GymClient` (``token``, ``tls``, ``ca_file``, ...).
     """
 
     def __init__(

@@ -2,53 +2,48 @@
 
 Each connection owns its environments, so clients never see each other's episodes, and a client that
 disconnects (cleanly, mid-frame, or by timing out) has its environments closed. MuJoCo's ``mj_step``
-releases the GIL, so threads give real parallelism where it matters. Binds to 127.0.0.1 unless told
-otherwise: the protocol has no authentication, so exposing it is an explicit choice.
+releases the GIL, so threads give real parallelism where it matters.
 
-Timeouts: ``idle_timeout`` bounds the wait for a client's next request (a training loop pauses for its
-gradient updates, so it is generous); ``io_timeout`` bounds reading the rest of a frame once it started
-and writing a response, so a stalled or malicious peer cannot pin a thread.
+Security (docs/protocol.md §12): binds to 127.0.0.1 unless told otherwise and refuses any other address
+without a token (:class:`~clankers.server.config.ServerConfig`); with a token, ``init`` must carry it;
+with ``tls_cert``, every connection is TLS. A connection lives in two phases:
+
+1. **handshake**, under :mod:`clankers.server.limits`' rules: TLS, then a successful ``init``, all within
+   ``handshake_timeout`` seconds, with frames of at most ``max_handshake_frame`` bytes;
+2. **session**: ``idle_timeout`` bounds the wait for the next request (a training loop pauses for its
+   gradient updates, so it is generous); ``io_timeout`` bounds reading the rest of a started frame and
+   writing a response, so a stalled or trickling peer cannot pin a thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
-from clankers.errors import ConfigError, ConnectionClosedError, PayloadTooLargeError, ProtocolError
-from clankers.server.framing import read_frame
-from clankers.server.protocol import ErrorCode
+from clankers.errors import ConnectionClosedError, PayloadTooLargeError, ProtocolError
+from clankers.server.auth import TokenCheck, server_tls_context
+from clankers.server.config import DEFAULT_PORT, ServerConfig
+from clankers.server.framing import NoFrameYet, dumps, encode_frame, read_frame
+from clankers.server.limits import Connection, ConnectionLimits
+from clankers.server.protocol import ErrorCode, State, error_message
 from clankers.server.session import EnvSource, Session
 
 log = logging.getLogger("clankers.server")
 
-DEFAULT_PORT = 9877
+__all__ = ["DEFAULT_PORT", "ProtocolServer", "ServerConfig", "serve"]
 
+_READ_ENDED = (ConnectionClosedError, TimeoutError, ConnectionError, OSError)
 
-@dataclass(frozen=True)
-class ServerConfig:
-    """Network and capacity settings (validated: bad values raise :class:`ConfigError`)."""
-
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    num_envs: int = 1
-    max_clients: int = 64
-    idle_timeout: float = 600.0
-    io_timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be 0..65535 (0 = any free port), got {self.port}")
-        if self.num_envs < 1:
-            raise ConfigError(f"num_envs must be at least 1, got {self.num_envs}")
-        if self.max_clients < 1:
-            raise ConfigError(f"max_clients must be at least 1, got {self.max_clients}")
-        if self.idle_timeout <= 0 or self.io_timeout <= 0:
-            raise ConfigError("idle_timeout and io_timeout must be positive seconds")
+#: Seconds a thread waiting for its client's next request sleeps at most before it looks up (has its
+#: connection been evicted for a newer one, is the server stopping?).
+POLL_INTERVAL = 0.5
 
 
 class ProtocolServer:
@@ -63,10 +58,16 @@ class ProtocolServer:
     def __init__(self, source: EnvSource, config: ServerConfig | None = None) -> None:
         self.source = source
         self.config = config or ServerConfig()
+        token = self.config.token
+        self._token = None if token is None else TokenCheck(token.get_secret_value())
+        self._tls = (
+            None
+            if self.config.tls_cert is None
+            else server_tls_context(self.config.tls_cert, self.config.tls_key)
+        )
+        self.limits = ConnectionLimits(self.config)
         self._listener: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._sessions: dict[int, tuple[Session, socket.socket]] = {}
-        self._next_id = 0
+        self._keys = itertools.count()
         self._stopping = threading.Event()
         self._accept_thread: threading.Thread | None = None
         self.connections_total = 0
@@ -82,6 +83,12 @@ class ProtocolServer:
                 (self.config.host, self.config.port), family=family, reuse_port=False, backlog=128
             )
             self._listener.settimeout(0.2)  # lets the accept loop notice shutdown
+            if self.config.exposed:
+                log.warning(
+                    "serving %s:%d WITHOUT a token (--insecure): anyone who can reach this port can drive "
+                    "the environments",
+                    *self.address,
+                )
         return self.address
 
     @property
@@ -93,8 +100,8 @@ class ProtocolServer:
 
     @property
     def active_sessions(self) -> int:
-        with self._lock:
-            return len(self._sessions)
+        """Open connections, handshaking or not (each has a session object)."""
+        return self.limits.handshaking + self.limits.sessions
 
     def start(self) -> ProtocolServer:
         """Bind and accept connections on a background thread."""
@@ -109,7 +116,7 @@ class ProtocolServer:
         assert self._listener is not None
         while not self._stopping.is_set():
             try:
-                conn, peer = self._listener.accept()
+                sock, peer = self._listener.accept()
             except TimeoutError:
                 continue
             except OSError:
@@ -117,7 +124,12 @@ class ProtocolServer:
                     break
                 raise
             self.connections_total += 1
-            threading.Thread(target=self._serve_client, args=(conn, peer), daemon=True).start()
+            conn = Connection(next(self._keys), str(peer[0]), sock)
+            refusal = self.limits.accept(conn)
+            if refusal is not None:
+                self._refuse(sock, refusal)
+                continue
+            threading.Thread(target=self._serve_client, args=(conn,), daemon=True).start()
 
     def shutdown(self) -> None:
         """Stop accepting, disconnect every client (closing their environments) and release the port."""
@@ -126,11 +138,9 @@ class ProtocolServer:
             self._accept_thread.join(timeout=5)
         if self._listener is not None:
             self._listener.close()
-        with self._lock:
-            conns = [conn for _, conn in self._sessions.values()]
-        for conn in conns:
+        for conn in self.limits.connections():
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
 
     def __enter__(self) -> ProtocolServer:
         return self.start()
@@ -140,56 +150,103 @@ class ProtocolServer:
 
     # --- one client ------------------------------------------------------------------------------------
 
-    def _serve_client(self, conn: socket.socket, peer: object) -> None:
-        session = Session(self.source, self.config.num_envs)
-        with self._lock:
-            full = len(self._sessions) >= self.config.max_clients
-            key = self._next_id
-            self._next_id += 1
-            if not full:
-                self._sessions[key] = (session, conn)
+    def _refuse(self, sock: socket.socket, reason: str) -> None:
+        """Refuse at accept without a thread: one non-blocking write of error 108 (plain TCP), then close."""
+        with contextlib.suppress(OSError):
+            if self._tls is None:  # over TLS, an answer would need a handshake: just close
+                sock.setblocking(False)
+                sock.send(encode_frame(dumps(error_message(ErrorCode.SERVER_BUSY, reason))))
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _serve_client(self, conn: Connection) -> None:
+        session = Session(
+            self.source,
+            self.config.num_envs,
+            token=self._token,
+            admit=lambda: self.limits.promote(conn),
+        )
+        conn.session = session
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if full:
-                self._send(conn, [session.error_frame(ErrorCode.INTERNAL_ERROR, self._busy_message())])
-                return
-            self._loop(conn, session)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._handshake(conn, session):
+                self._loop(conn, session)
+            talking = self._tls is None or isinstance(conn.sock, ssl.SSLSocket)  # TLS, if any, is up
+            if conn.evicted is not None and talking:
+                self._send(conn.sock, [session.error_frame(ErrorCode.SERVER_BUSY, conn.evicted)])
         except Exception:  # never let a client take the server down; log and drop the connection
-            log.exception("connection %s failed", peer)
+            log.exception("connection %s failed", conn.address)
         finally:
             session.close()
-            with self._lock:
-                if self._sessions.pop(key, None) is not None:
-                    self.sessions_closed += 1
+            self.limits.release(conn)
+            self.sessions_closed += 1
             with contextlib.suppress(OSError):
-                conn.close()
+                conn.sock.close()
 
-    def _busy_message(self) -> str:
-        return (
-            f"internal error: server busy, {self.config.max_clients} clients already connected; "
-            "retry later or start the server with a larger max_clients"
-        )
-
-    def _loop(self, conn: socket.socket, session: Session) -> None:
-        while not session.closed and not self._stopping.is_set():
-            conn.settimeout(self.config.idle_timeout)
+    def _handshake(self, conn: Connection, session: Session) -> bool:
+        """TLS and a successful ``init`` within the handshake deadline; True if the session may proceed."""
+        deadline = conn.accepted + self.config.handshake_timeout
+        if self._tls is not None:
+            conn.sock.settimeout(max(deadline - time.monotonic(), 0.001))
             try:
-                payload = read_frame(conn, io_timeout=self.config.io_timeout)
+                conn.sock = self._tls.wrap_socket(conn.sock, server_side=True)
+            except (ssl.SSLError, *_READ_ENDED) as exc:  # a plain-TCP client, a bad certificate, a timeout
+                log.info("TLS handshake with %s failed: %s", conn.address, exc)
+                return False
+        while session.state is State.CONNECTED and not session.closed:
+            try:
+                payload = self._next_frame(
+                    conn, deadline, deadline=deadline, max_size=self.config.max_handshake_frame
+                )
+            except PayloadTooLargeError as exc:
+                message = (
+                    f"payload too large before the handshake: {exc.size} bytes (max "
+                    f"{self.config.max_handshake_frame}); an 'init' is far smaller; closing the connection"
+                )
+                self._send(conn.sock, [session.error_frame(exc.code, message)])
+                return False
+            except _READ_ENDED:
+                return False
+            if payload is None or not self._send(conn.sock, session.handle_payload(payload)):
+                return False
+        return session.state is not State.CONNECTED and not session.closed and conn.evicted is None
+
+    def _loop(self, conn: Connection, session: Session) -> None:
+        sock = conn.sock
+        while not session.closed:
+            try:
+                payload = self._next_frame(
+                    conn, time.monotonic() + self.config.idle_timeout, io_timeout=self.config.io_timeout
+                )
             except PayloadTooLargeError as exc:
                 # The announced payload is still in the stream and skipping it means reading up to 4 GiB:
                 # answer, then hang up (docs/protocol.md §2).
-                self._send(conn, [session.error_frame(exc.code, f"{exc}; closing the connection")])
+                self._send(sock, [session.error_frame(exc.code, f"{exc}; closing the connection")])
                 return
-            except (ConnectionClosedError, TimeoutError, ConnectionError, OSError):
+            except _READ_ENDED:
                 return
-            frames = session.handle_payload(payload)
-            if not self._send(conn, frames):
+            if payload is None or not self._send(sock, session.handle_payload(payload)):
                 return
 
-    def _send(self, conn: socket.socket, frames: list[bytes]) -> bool:
-        conn.settimeout(self.config.io_timeout)
+    def _next_frame(self, conn: Connection, until: float, **read: Any) -> bytes | None:
+        """The next request frame; ``None`` once ``until`` passes, the connection is evicted or the server
+        stops. Waits in slices of :data:`POLL_INTERVAL`, so an eviction is noticed without any signal."""
+        while conn.evicted is None and not self._stopping.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            conn.sock.settimeout(min(left, POLL_INTERVAL))
+            try:
+                payload = read_frame(conn.sock, **read)
+            except NoFrameYet:
+                continue
+            return payload if conn.evicted is None else None  # an evicted connection is not served
+        return None
+
+    def _send(self, sock: socket.socket, frames: list[bytes]) -> bool:
+        sock.settimeout(self.config.io_timeout)
         try:
-            conn.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+            sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
         except (OSError, ProtocolError):
             return False
         return True

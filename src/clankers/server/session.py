@@ -5,6 +5,11 @@ transition and every error code is unit-testable without networking; :mod:`clank
 moves bytes. Its one promise to the transport: :meth:`Session.handle_payload` never raises. Whatever a
 client sends, it gets an answer (an error response with its code) and the session stays usable when that
 is safe.
+
+Authentication happens here too, because it is part of ``init``: with a token configured, the token is
+checked before anything else in the handshake (constant time, :class:`~clankers.server.auth.TokenCheck`)
+and before any environment exists; until it has been presented, any error response ends the session, so
+an unauthenticated peer gets one answer per connection and never an environment.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from gymnasium.vector import VectorEnv
 
 from clankers.errors import ConfigError, PayloadTooLargeError, ProtocolError
 from clankers.server import binary
+from clankers.server.auth import TokenCheck
 from clankers.server.backends import EnvBackend, EnvListBackend, VectorBackend
 from clankers.server.framing import MAX_MESSAGE_SIZE, decode_message, dumps, encode_frame
 from clankers.server.protocol import (
     ALLOWED,
+    ENDS_SESSION,
     PROTOCOL_VERSION,
     REQUEST_TYPES,
     SEED_MAX,
+    WORK_REQUESTS,
     ErrorCode,
     State,
     as_int,
@@ -78,9 +86,23 @@ class Session:
     session is *episode running* when every env has a live episode, *ready* once any env's episode ended
     (or before the first reset), so a finished env is always reset before it is stepped again. With
     several envs, ``step`` needs only env 0's episode, so a single-env client can use a batch server.
+
+    Args:
+        source: what to serve.
+        num_envs: environments of this session.
+        token: when given, ``init`` must carry the matching token (else error 107 and the session ends).
+        admit: called once a handshake is valid, just before the environments are made; it raises a
+            :class:`ProtocolError` (108, server busy) to refuse the session. The server's capacity check.
     """
 
-    def __init__(self, source: EnvSource, num_envs: int = 1) -> None:
+    def __init__(
+        self,
+        source: EnvSource,
+        num_envs: int = 1,
+        *,
+        token: TokenCheck | None = None,
+        admit: Callable[[], None] | None = None,
+    ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.source = source
@@ -93,7 +115,12 @@ class Session:
         self._live = [False] * num_envs
         self._lengths = [0] * num_envs
         self._init_seeds: list[int | None] = [None] * num_envs
+        self._token = token
+        self._admit = admit
+        self.authenticated = token is None
         self.requests = 0
+        #: :func:`time.monotonic` of the last request that used the environments (pings do not count).
+        self.last_work = time.monotonic()
 
     # --- transport entry points -------------------------------------------------------------------------
 
@@ -104,6 +131,8 @@ class Session:
             message = decode_message(payload)
             return self.handle(message)
         except ProtocolError as exc:
+            if exc.code in ENDS_SESSION or not self.authenticated:
+                self.close()  # the transport sends this answer, then hangs up
             return [self.error_frame(exc.code, str(exc))]
         except Exception as exc:  # a bug here must not take the server down; report it as code 400
             log.exception("internal error while handling a request")
@@ -127,6 +156,8 @@ class Session:
         ):
             # (With several envs, ``step`` addresses env 0 alone and needs only env 0's episode.)
             raise self._wrong_state(kind)
+        if kind in WORK_REQUESTS:
+            self.last_work = time.monotonic()
         return getattr(self, f"_on_{kind}")(message)
 
     def error_frame(self, code: int, message: str) -> bytes:
@@ -241,13 +272,30 @@ class Session:
 
     # --- request handlers (one per type) ----------------------------------------------------------------
 
+    def _check_token(self, msg: dict[str, Any]) -> None:
+        assert self._token is not None
+        presented = msg.get("token")
+        if presented is None:
+            raise fail(
+                ErrorCode.UNAUTHORIZED,
+                "unauthorized: this server requires a token; send it in the 'init' field 'token' "
+                "(GymClient(token=...), or clankers run --token-file / $CLANKERS_TOKEN)",
+            )
+        if not self._token.matches(presented):
+            raise fail(ErrorCode.UNAUTHORIZED, "unauthorized: wrong token")
+        self.authenticated = True
+
     def _on_init(self, msg: dict[str, Any]) -> list[bytes]:
+        if not self.authenticated:
+            self._check_token(msg)  # before anything else: an unauthenticated peer learns nothing more
         version = negotiate_version(field(msg, "protocol_version"))
         as_str(field(msg, "client_name"), "'client_name'")
         as_str(field(msg, "client_version"), "'client_version'")
         requested = parse_capabilities(field(msg, "capabilities", required=False))
         seed = as_seed(field(msg, "seed", required=False), "'seed'")
         if self.backend is None:
+            if self._admit is not None:
+                self._admit()
             self.backend = backend = self.source.backend(self.num_envs)
             self._obs_space = backend.observation_space
             self._codec = ActionCodec(backend.action_space)
@@ -257,13 +305,15 @@ class Session:
                 "observation_space": space_to_wire(backend.observation_space),
                 "action_space": space_to_wire(backend.action_space),
             }
-        caps = negotiate_capabilities(requested, version)
         # What this session has, beyond what the protocol version allows: batching needs several envs,
-        # binary single observations need an image observation space.
-        if self.num_envs < 2:
-            caps = {k: v and k not in ("batch_step", "binary_batch") for k, v in caps.items()}
-        if not self._image:
-            caps = {k: v and k != "binary_obs" for k, v in caps.items()}
+        # binary single observations need an image observation space, auth needs a token.
+        has = {
+            "batch_step": self.num_envs > 1,
+            "binary_batch": self.num_envs > 1,
+            "binary_obs": self._image,
+            "auth": self._token is not None,
+        }
+        caps = {k: v and has.get(k, False) for k, v in negotiate_capabilities(requested, version).items()}
         self.version, self.capabilities = version, caps
         if seed is not None:
             self._init_seeds = [(seed + i) % (SEED_MAX + 1) for i in range(self.num_envs)]
