@@ -1,4 +1,8 @@
-"""The registered config-driven tasks: Pendulum-v0, ArmReach-v0, ArmReach6-v0, TwoArmReach-v0."""
+"""What is particular to the shipped tasks Pendulum-v0, ArmReach-v0, ArmReach6-v0, TwoArmReach-v0.
+
+What every registered task must satisfy (env checkers, seeding, dt, vector env) is in
+tests/test_task_contract.py, parametrized over the registry.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import clankers.envs
-from clankers.envs.tasks.builtin import ArmReachEnv, TwoArmReachEnv
+from clankers.envs import find_task
 from clankers.errors import ActionError
 
 TASK_IDS = {
@@ -18,17 +21,12 @@ TASK_IDS = {
 }
 
 
-def rollout(env: gym.Env, seed: int, steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    obs, _ = env.reset(seed=seed)
-    actions = np.random.default_rng(seed).uniform(-1, 1, size=(steps, *env.action_space.shape))
-    observations, rewards = [obs], []
-    for action in actions.astype(np.float32):
-        obs, reward, terminated, truncated, _ = env.step(action)
-        observations.append(obs)
-        rewards.append(reward)
-        if terminated or truncated:
-            break
-    return np.array(observations), np.array(rewards)
+def arm_reach() -> gym.Env:
+    return find_task("arm_reach").make()  # type: ignore[union-attr]
+
+
+def two_arm_reach() -> gym.Env:
+    return find_task("two_arm_reach").make()  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("env_id", "sizes"), TASK_IDS.items())
@@ -40,29 +38,6 @@ def test_registered_with_documented_spaces(env_id: str, sizes: tuple[int, int]) 
     assert len(env.unwrapped.observation_names) == n_obs
     obs, info = env.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == (n_obs,) and info["is_success"] in (True, False)
-
-
-@pytest.mark.parametrize("env_id", TASK_IDS)
-def test_passes_gymnasium_env_checker(env_id: str) -> None:
-    from gymnasium.utils.env_checker import check_env
-
-    with pytest.warns(UserWarning, match="infinity"):  # unbounded velocities: deliberate, as CartPole-v0
-        check_env(gym.make(env_id).unwrapped, skip_render_check=True)
-
-
-@pytest.mark.parametrize("env_id", TASK_IDS)
-def test_same_seed_bit_identical_other_seed_different(env_id: str) -> None:
-    obs_a, rew_a = rollout(gym.make(env_id), 7)
-    obs_b, rew_b = rollout(gym.make(env_id), 7)
-    assert obs_a.tobytes() == obs_b.tobytes() and rew_a.tobytes() == rew_b.tobytes()
-    obs_c, _ = rollout(gym.make(env_id), 8)
-    assert not np.array_equal(obs_a[0], obs_c[0])
-
-
-@pytest.mark.parametrize("env_id", TASK_IDS)
-def test_short_names_resolve(env_id: str) -> None:
-    name = next(k for k, v in clankers.envs.TASKS.items() if v == env_id)
-    assert clankers.envs.make_env(name).spec.id == env_id
 
 
 def test_pendulum_start_covers_the_circle_and_reward_matches_pendulum_v1() -> None:
@@ -102,7 +77,7 @@ def _tip(shoulder: float, elbow: float) -> np.ndarray:
 
 
 def test_arm_reach_observation_matches_forward_kinematics() -> None:
-    env = ArmReachEnv()
+    env = arm_reach()
     obs, _ = env.reset(seed=3)
     for _ in range(5):
         obs, _, _, _, info = env.step(env.action_space.sample())
@@ -119,7 +94,7 @@ def test_arm_reach_observation_matches_forward_kinematics() -> None:
 
 
 def test_arm_reach_targets_are_reachable_varied_and_away_from_the_start() -> None:
-    env = ArmReachEnv()
+    env = arm_reach()
     targets = []
     for seed in range(100):
         env.reset(seed=seed)
@@ -132,7 +107,7 @@ def test_arm_reach_targets_are_reachable_varied_and_away_from_the_start() -> Non
 
 
 def test_arm_reach_holding_still_at_the_target_is_a_success() -> None:
-    env = ArmReachEnv()
+    env = arm_reach()
     env.reset(seed=0)
     env.state.targets["target"][:] = _tip(0.3, 0.4)
     env.sim.reset(qpos=np.array([0.3, 0.4]))
@@ -142,7 +117,7 @@ def test_arm_reach_holding_still_at_the_target_is_a_success() -> None:
 
 
 def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
-    env = TwoArmReachEnv()
+    env = two_arm_reach()
     assert env.action_slices == {"left": slice(0, 2), "right": slice(2, 4)}
     assert env.robot_observation_slices == {"left": slice(0, 9), "right": slice(9, 18)}
     assert (
@@ -150,7 +125,7 @@ def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
         and env.observation_names[9] == "right/j1_shoulder.cos"
     )
     obs, _ = env.reset(seed=4)
-    lone = ArmReachEnv()
+    lone = arm_reach()
     lone.reset(seed=0)
     left = env.layout.qpos_indices[env.action_slices["left"]]
     lone.sim.reset(qpos=env.sim.data.qpos[left], qvel=env.sim.data.qvel[left])
@@ -165,7 +140,7 @@ def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
 
 
 def test_two_arm_reach_success_needs_both_arms() -> None:
-    env = TwoArmReachEnv()
+    env = two_arm_reach()
     env.reset(seed=0)
     env.sim.model.opt.gravity[:] = 0.0
     env.sim.reset(qpos=np.array([0.3, 0.4, -0.5, 0.2]))
@@ -181,7 +156,7 @@ def test_two_arm_reach_success_needs_both_arms() -> None:
 
 @pytest.mark.parametrize("action", [np.zeros(3), np.array([np.nan, 0.0]), np.array([0.0, np.inf])])
 def test_invalid_actions_raise(action: np.ndarray) -> None:
-    env = ArmReachEnv()
+    env = arm_reach()
     env.reset(seed=0)
     with pytest.raises(ActionError):
         env.step(action)

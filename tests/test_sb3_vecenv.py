@@ -14,11 +14,12 @@ pytest.importorskip("stable_baselines3")
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from clankers.envs.cartpole import CartPoleEnv
+from clankers.envs import find_task
 from clankers.envs.sb3 import ClankersSB3VecEnv, make_sb3_vec_env
 from clankers.envs.vector import ClankersVectorEnv
 from clankers.errors import ConfigError
 
+CartPoleEnv = find_task("cartpole").factory  # type: ignore[union-attr]
 N = 4
 HORIZON = 20
 
@@ -117,3 +118,14 @@ def test_time_limit_flag_only_for_pure_time_outs() -> None:
     assert [info["t"] for info in infos] == [2, 2]  # the final step's info, not the reset's
     assert [info["terminal_observation"][0] for info in infos] == [2.0, 2.0]
     assert obs.ravel().tolist() == [-1.0, -1.0]  # already reset
+
+
+def test_a_gymnasium_env_from_outside_clankers_gets_sb3s_dummy_vec_env() -> None:
+    ours = make_sb3_vec_env("CartPole-v1", 2, seed=3)
+    assert isinstance(ours, DummyVecEnv)
+    reference = DummyVecEnv([lambda: gym.make("CartPole-v1")] * 2)
+    reference.seed(3)
+    assert ours.reset().tobytes() == reference.reset().tobytes()
+    for _ in range(30):
+        a, b = ours.step(np.array([0, 1])), reference.step(np.array([0, 1]))
+        assert a[0].tobytes() == b[0].tobytes() and a[2].tolist() == b[2].tolist()

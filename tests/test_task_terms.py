@@ -1,11 +1,19 @@
-"""The reward, termination, condition and observation term libraries, on a hand-set state."""
+"""The reward, termination, condition and observation term libraries, on a hand-set state; terms of
+one's own (registered functions and models, ``kind = "python"``) and the worked example of docs/tasks.md."""
 
 from __future__ import annotations
 
+import re
+import sys
+from pathlib import Path
+
+import gymnasium as gym
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from clankers.envs import resolve_task
+from clankers.envs.tasks import TaskEnv, register_term, unregister_task, unregister_term
 from clankers.envs.tasks.conditions import Condition
 from clankers.envs.tasks.observations import Observation
 from clankers.envs.tasks.rewards import CompositeReward, RewardTerm
@@ -186,3 +194,172 @@ def test_unknown_names_are_config_errors(state: TaskState) -> None:
         observations.validate_python([{"kind": "joint_position", "joints": ["elbo"]}])[0].names(state)
     with pytest.raises(ConfigError, match="goals"):
         rewards.validate_python([{"kind": "distance", "a": "ee", "b": "goals"}])[0].bind(state, None)
+
+
+# --- terms of one's own -------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "tasks.md"
+
+
+def docs_example(folder: Path) -> Path:
+    """Write the worked example's files (``<!-- file: NAME -->`` blocks of docs/tasks.md) into ``folder``."""
+    text = DOCS.read_text(encoding="utf-8")
+    files = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, re.S)
+    assert {name for name, _ in files} == {"my_terms.py", "pendulum_spin.toml"}
+    for name, body in files:
+        (folder / name).write_text(body)
+    return folder / "pendulum_spin.toml"
+
+
+@pytest.fixture
+def spin_task(tmp_path: Path) -> Path:
+    path = docs_example(tmp_path)
+    yield path
+    sys.modules.pop("my_terms", None)
+    unregister_task("pendulum_spin")
+
+
+def test_the_documented_example_runs_from_a_task_file(spin_task: Path) -> None:
+    env = TaskEnv(spin_task)
+    assert env.observation_names[-2:] == ("energy.0", "energy.1")
+    env.reset(seed=0)
+    env.sim.reset(qpos=np.array([0.0]), qvel=np.array([3.2]))
+    obs, reward, terminated, _, info = env.step(np.zeros(1, dtype=np.float32))
+    rate, angle = obs[2], np.arctan2(obs[1], obs[0])
+    assert info["reward_terms"]["speed_error"] == pytest.approx(-0.1 * (rate - 3.0) ** 2, rel=1e-5)
+    assert reward == pytest.approx(info["reward_terms"]["speed_error"])
+    np.testing.assert_allclose(obs[3:], [rate**2 / 6, 9.81 / 2 * np.cos(angle)], rtol=1e-5)
+    assert info["is_success"] and not terminated
+    env.sim.reset(qpos=np.array([0.0]), qvel=np.array([9.0]))
+    _, _, terminated, truncated, info = env.step(np.zeros(1, dtype=np.float32))
+    assert terminated and not truncated and info["termination"] == ["too_fast"]
+    assert not info["is_success"]
+
+
+def test_a_task_file_with_python_terms_works_through_the_registry_and_vector_env(spin_task: Path) -> None:
+    env_id = resolve_task(str(spin_task))
+    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    single = gym.make(env_id)
+    obs, _ = vec.reset(seed=[4, 5])
+    np.testing.assert_array_equal(obs[0], single.reset(seed=4)[0])
+    vec.close()
+
+
+def test_registered_function_kinds_of_every_category(state: TaskState) -> None:
+    calls: list[str] = []
+
+    @register_term("reward")
+    def shoulder_speed(state: TaskState, scale: float = 1.0) -> float:
+        calls.append("reward")
+        return scale * abs(state.qvel[0])
+
+    @register_term("observation", "elbow_twice", size=1)
+    def elbow(state: TaskState) -> list[float]:
+        return [2 * state.qpos[1]]
+
+    @register_term("termination", truncates=True)
+    def late(state: TaskState, after: int = 3) -> bool:
+        return state.step_count >= after
+
+    @register_term("condition")
+    def elbow_bent(state: TaskState, below: float = 0.0) -> bool:
+        return state.qpos[1] < below
+
+    try:
+        (reward,) = rewards.validate_python([{"kind": "shoulder_speed", "scale": 3.0, "weight": -0.5}])
+        assert CompositeReward([reward], state, None)() == (-3.0, {"shoulder_speed": -3.0})
+        (obs,) = observations.validate_python([{"kind": "elbow_twice", "name": "twice"}])
+        out = np.zeros(1)
+        obs.bind(state)(out)
+        assert obs.names(state) == ["twice.0"] and out[0] == -1.0
+        ends = terminations.validate_python([{"kind": "late", "after": 2}])
+        composite = CompositeTermination(ends, state, None)
+        state.step_count = 2
+        assert composite() == (False, True, ["late"])  # registered as a truncation
+        (not_truncating,) = terminations.validate_python([{"kind": "late", "truncates": False}])
+        assert not not_truncating.truncates
+        check = condition.validate_python({"kind": "all_of", "conditions": [{"kind": "elbow_bent"}]})
+        assert check.bind(state)()
+        assert calls == ["reward"]
+    finally:
+        for category, kind in [
+            ("reward", "shoulder_speed"),
+            ("observation", "elbow_twice"),
+            ("termination", "late"),
+            ("condition", "elbow_bent"),
+        ]:
+            unregister_term(category, kind)
+    with pytest.raises(ValidationError, match="unknown reward kind 'shoulder_speed'"):
+        rewards.validate_python([{"kind": "shoulder_speed"}])
+
+
+def test_a_registered_model_kind_binds_like_a_built_in(state: TaskState) -> None:
+    from typing import Literal
+
+    from clankers.envs.tasks.base import Term
+
+    @register_term("reward")
+    class ElbowAngle(Term):
+        kind: Literal["elbow_angle"] = "elbow_angle"
+        weight: float = 1.0
+
+        @property
+        def label(self) -> str:
+            return self.kind
+
+        def bind(self, state: TaskState, success: object) -> object:
+            index = state.scene.robot.layout.names.index("j2_elbow")
+            return lambda: float(state.qpos[index])
+
+    try:
+        terms = rewards.validate_python([{"kind": "elbow_angle", "weight": 2.0}])
+        assert CompositeReward(terms, state, None)() == (-1.0, {"elbow_angle": -1.0})
+        with pytest.raises(ValidationError, match="weigth"):
+            rewards.validate_python([{"kind": "elbow_angle", "weigth": 2.0}])
+    finally:
+        unregister_term("reward", "elbow_angle")
+
+
+def test_open_terms_report_mistakes_where_they_are(tmp_path: Path) -> None:
+    def fails(term: dict, message: str) -> None:
+        with pytest.raises(ValidationError, match=message):
+            rewards.validate_python([term], context={"base_dir": tmp_path})
+
+    (tmp_path / "helpers.py").write_text("def bonus(state, size=1.0):\n    return size\nvalue = 3\n")
+    fails({"kind": "bonus"}, r"known kinds: \[.*'python'")
+    fails({"kind": "python"}, 'needs func = "module:function"')
+    fails({"kind": "python", "func": "helpers.bonus"}, "must be 'module:function'")
+    fails({"kind": "python", "func": "no_such_module_x:bonus"}, "cannot import 'no_such_module_x'")
+    fails({"kind": "python", "func": "helpers:nope"}, "has no attribute 'nope'")
+    fails({"kind": "python", "func": "helpers:value"}, "not callable")
+    fails({"kind": "python", "func": "helpers:bonus", "sise": 2.0}, r"do not fit bonus\(state, size=1.0\)")
+    fails({"kind": "constant", "func": "helpers:bonus"}, "Extra inputs")
+    (term,) = rewards.validate_python(
+        [{"kind": "python", "func": "helpers:bonus", "size": 2.0}], context={"base_dir": tmp_path}
+    )
+    assert term.label == "bonus" and term.params == {"size": 2.0}
+    sys.modules.pop("helpers", None)
+    with pytest.raises(ConfigError, match="exists already"):
+        register_term("reward", "distance")(lambda state: 0.0)
+    with pytest.raises(ConfigError, match="no option"):
+        register_term("reward", "x", size=3)
+    with pytest.raises(ConfigError, match="unknown term category"):
+        register_term("rewards", "x")
+    with pytest.raises(ConfigError, match="built in"):
+        unregister_term("reward", "distance")
+
+
+def test_an_observation_function_must_keep_its_size(state: TaskState) -> None:
+    sizes = iter([2, 3])
+
+    @register_term("observation")
+    def wobbly(state: TaskState) -> np.ndarray:
+        return np.zeros(next(sizes))
+
+    try:
+        (term,) = observations.validate_python([{"kind": "wobbly"}])
+        assert term.names(state) == ["wobbly.0", "wobbly.1"]  # measured by one call
+        with pytest.raises(ConfigError, match="returned 3 numbers, declared 2"):
+            term.bind(state)(np.zeros(2))
+    finally:
+        unregister_term("observation", "wobbly")

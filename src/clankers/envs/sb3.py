@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from clankers.envs import resolve_task
+from clankers.envs import find_task
 from clankers.envs.sb3_steps import check_same_step, reset_envs, step_envs
 from clankers.envs.vector import ClankersVectorEnv
 from clankers.errors import ConfigError
@@ -98,14 +98,24 @@ def make_sb3_vec_env(
     seed: int | None = None,
     num_threads: int | None = None,
     **env_kwargs: Any,
-) -> ClankersSB3VecEnv:
-    """An SB3 ``VecEnv`` of ``num_envs`` copies of ``task`` (short name or Gymnasium id).
+) -> VecEnv:
+    """An SB3 ``VecEnv`` of ``num_envs`` copies of ``task`` (any form :func:`clankers.envs.resolve_task`
+    accepts).
 
-    ``seed`` seeds the first ``reset()`` (env ``i`` gets ``seed + i``); ``env_kwargs`` go to every env.
+    A clankers task gets a :class:`ClankersSB3VecEnv`; any other Gymnasium env SB3's ``DummyVecEnv``,
+    which this class equals step for step. ``seed`` seeds the first ``reset()`` (env ``i`` gets
+    ``seed + i``); ``env_kwargs`` go to every env.
     """
-    env_id = resolve_task(task)
+    entry = find_task(task)
+    if entry is None:  # a Gymnasium env registered outside clankers
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        dummy = DummyVecEnv([lambda: gym.make(str(task), **env_kwargs) for _ in range(num_envs)])
+        if seed is not None:
+            dummy.seed(seed)
+        return dummy
     venv = gym.make_vec(
-        env_id,
+        entry.env_id,
         num_envs=num_envs,
         vectorization_mode="vector_entry_point",
         autoreset_mode=AutoresetMode.SAME_STEP,

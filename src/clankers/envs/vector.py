@@ -140,7 +140,7 @@ def _resolve_factory(env_entry_point: EnvFactory | str) -> EnvFactory:
         if ":" not in env_entry_point:
             raise ConfigError(
                 f"env entry point {env_entry_point!r} is not 'module:attribute'; "
-                "pass e.g. 'clankers.envs.cartpole:CartPoleEnv' or the class itself"
+                "pass e.g. 'my_package.envs:MyEnv' or the class itself"
             )
         try:
             return load_env_creator(env_entry_point)  # type: ignore[return-value]

@@ -1,9 +1,8 @@
-"""Which environments ``clankers serve --task`` can serve.
+"""Which environments ``clankers serve --task`` can serve: whatever :func:`clankers.envs.resolve_task` accepts.
 
-Short clankers task names (``cartpole``) and their Gymnasium ids come from :mod:`clankers.envs`; any other
-id registered with Gymnasium (``CartPole-v1``, ...) is served too, which is how the benchmarks measure the
-protocol's own overhead against a near-free environment. Tasks with a registered vector entry point (every
-clankers task: the threaded ``ClankersVectorEnv``) serve batches through it.
+A clankers task (short name, id, or task file) or any other id registered with Gymnasium (``CartPole-v1``,
+...), which is how the benchmarks measure the protocol's own overhead against a near-free environment.
+Clankers tasks serve batches through their registered vector entry point (the threaded ``ClankersVectorEnv``).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from importlib.metadata import version as package_version
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from clankers.errors import ConfigError
 from clankers.server.session import EnvSource
 
 
@@ -26,27 +24,20 @@ def _clankers_version() -> str:
 
 
 def env_source(task: str, **env_kwargs: object) -> EnvSource:
-    """An :class:`EnvSource` for a task name or Gymnasium id; :class:`ConfigError` if neither exists."""
-    from clankers.envs import TASKS, resolve_task  # registers the clankers/ namespace
+    """An :class:`EnvSource` for a task in any form :func:`clankers.envs.resolve_task` accepts;
+    :class:`ConfigError` (naming the known tasks) otherwise."""
+    from clankers.envs import find_task  # registers the clankers/ namespace
 
-    try:
-        env_id = resolve_task(task)
-    except ConfigError:
-        if task not in gym.registry:
-            known = ", ".join(sorted(TASKS))
-            raise ConfigError(
-                f"unknown task {task!r}: use a clankers task ({known}) or a registered Gymnasium id "
-                "such as CartPole-v1"
-            ) from None
-        env_id = task
+    entry = find_task(task)  # ConfigError naming the known tasks
+    env_id = entry.env_id if entry is not None else task
     spec = gym.spec(env_id)
-    version = _clankers_version() if env_id.startswith("clankers/") else str(spec.version or 0)
+    version = _clankers_version() if entry is not None else str(spec.version or 0)
 
     def make() -> gym.Env:
         return gym.make(env_id, **env_kwargs)
 
     make_vector = None
-    if env_id.startswith("clankers/") and spec.vector_entry_point is not None:  # ClankersVectorEnv
+    if entry is not None:  # ClankersVectorEnv
 
         def make_vector(num_envs: int) -> VectorEnv:
             # Disabled auto-reset: the protocol's client decides which envs to reset, and with which seed.

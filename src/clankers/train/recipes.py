@@ -1,62 +1,54 @@
-"""Per-task training recipes: which algorithm and hyperparameters solve each registered task.
+"""Training recipes: a task's registered recipe (plain data) turned into a :class:`TrainConfig`.
 
-A recipe is a :class:`TrainConfig` with the task's settings; command-line overrides replace single fields.
+A recipe is registered with its task (:func:`clankers.envs.register_task`, ``recipe=...``) as the fields of
+:class:`~clankers.train.config.TrainConfig` other than ``task`` and ``seed``; the shipped tasks' recipes
+are in :mod:`clankers.envs.tasks.builtin`. A task without one (a user's task file, a Gymnasium id) is
+trained with an algorithm's defaults by naming it (``algo``, ``clankers train ... --algo sac``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
 
-from clankers.envs import TASKS, resolve_task
+from clankers.envs import find_task, registered_tasks
 from clankers.errors import ConfigError
-from clankers.train.ppo import TrainConfig
-from clankers.train.sac import SACConfig
-
-
-def _arm_sac() -> dict:
-    """SAC hyperparameters for the reaching arms: the defaults with a wider net and a shorter horizon."""
-    return {**SACConfig(task="arm_reach").sac, "gamma": 0.98, "policy_kwargs": {"net_arch": [128, 128]}}
-
-
-#: Gymnasium id -> factory of the task's default config.
-RECIPES: dict[str, Callable[[], TrainConfig | SACConfig]] = {
-    # SB3 PPO, 64x64, lr 3e-4, gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, minibatch 64; 8 envs x 256 steps.
-    "clankers/CartPole-v0": lambda: TrainConfig(
-        task="cartpole", total_timesteps=30_000, n_envs=8, n_steps=256
-    ),
-    # The continuous-control tasks use SAC (see clankers.train.sac for why). The arms get a 128x128
-    # network and gamma 0.98: on ArmReach that reached 100% success where 64x64 / 0.99 plateaued at 85%
-    # (docs/tasks.md has the measured runs).
-    "clankers/Pendulum-v0": lambda: SACConfig(task="pendulum", total_timesteps=30_000, target_return=-200.0),
-    "clankers/ArmReach-v0": lambda: SACConfig(
-        task="arm_reach",
-        total_timesteps=200_000,
-        eval_every=20_000,
-        target_success_rate=0.95,
-        sac=_arm_sac(),
-    ),
-    "clankers/ArmReach6-v0": lambda: SACConfig(
-        task="arm_reach6", total_timesteps=200_000, eval_every=20_000, sac=_arm_sac()
-    ),
-    "clankers/TwoArmReach-v0": lambda: SACConfig(
-        task="two_arm_reach", total_timesteps=200_000, eval_every=20_000, sac=_arm_sac()
-    ),
-}
+from clankers.train.config import TrainConfig, apply_overrides, with_algo
 
 
 def recipe_for(
-    task: str, *, seed: int = 0, total_timesteps: int | None = None, n_envs: int | None = None
-) -> TrainConfig | SACConfig:
-    """The task's recipe with optional overrides; :class:`ConfigError` if no recipe exists."""
-    env_id = resolve_task(task)
-    if env_id not in RECIPES:
-        known = ", ".join(name for name, eid in TASKS.items() if eid in RECIPES)
-        raise ConfigError(f"no training recipe for {task!r}; tasks with recipes: {known}")
-    config = RECIPES[env_id]()
-    config.seed = seed
-    if total_timesteps is not None:
-        config.total_timesteps = total_timesteps
-    if n_envs is not None:
-        config.n_envs = n_envs
-    config.validate()
-    return config
+    task: str,
+    *,
+    algo: str | None = None,
+    seed: int = 0,
+    total_timesteps: int | None = None,
+    num_envs: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """The training config of ``task`` (any form :func:`clankers.envs.resolve_task` accepts).
+
+    Args:
+        algo: ``"ppo"`` or ``"sac"``; required when the task has no recipe. With a recipe of another
+            algorithm, the recipe's budget and targets stay and the hyperparameters become ``algo``'s defaults.
+        seed, total_timesteps, num_envs: replace the recipe's values (None keeps them).
+        overrides: further ``TrainConfig`` fields or hyperparameters by name (``{"learning_rate": 1e-3}``).
+
+    Raises:
+        ConfigError: unknown task, no recipe and no ``algo``, or an invalid value.
+    """
+    entry = find_task(task)
+    recipe = dict(entry.recipe) if entry is not None and entry.recipe is not None else None
+    if recipe is None:
+        if algo is None:
+            with_recipes = [t.name for t in registered_tasks().values() if t.recipe is not None]
+            raise ConfigError(
+                f"task {task!r} has no training recipe (tasks with one: {', '.join(with_recipes)})",
+                hint="name an algorithm: --algo ppo or --algo sac (and --set KEY=VALUE to tune it)",
+            )
+        recipe = {"algo": algo}
+    config = TrainConfig(task=task, seed=seed, **recipe)
+    if algo is not None:
+        config = with_algo(config, algo)
+    changes = {"total_timesteps": total_timesteps, "num_envs": num_envs}
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    return apply_overrides(config, dict(overrides)) if overrides else config

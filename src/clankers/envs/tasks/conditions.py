@@ -8,20 +8,25 @@ termination term and ``info["is_success"]`` (which SB3 averages into its success
 | `distance_below` | ``|a - b| < threshold`` for two points/targets ``a`` and ``b``        |
 | `joint_near`     | every selected joint is within ``tolerance`` of ``target`` (and, if given, slower than ``velocity_tolerance``) |
 | `all_of`         | every listed condition holds (e.g. each arm of a two-arm scene at its target) |
+| `python`         | ``func(state, **params)`` is true (``func = "module:function"``); or a kind registered with :func:`clankers.envs.tasks.register_term` |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from clankers.envs.tasks.base import Term, wrap_angle
+from clankers.envs.tasks.base import FunctionTerm, Term, TermLibrary, wrap_angle
 from clankers.envs.tasks.state import TaskState
 
 Check = Callable[[], bool]
+
+#: Every condition kind, built in and registered; ``Condition`` is the field type that validates one.
+CONDITIONS = TermLibrary("condition")
+Condition = CONDITIONS.annotation
 
 
 class DistanceBelow(Term):
@@ -83,5 +88,16 @@ class AllOf(Term):
         return lambda: all(check() for check in checks)
 
 
-Condition = Annotated[Union[DistanceBelow, JointNear, AllOf], Field(discriminator="kind")]  # noqa: UP007
-AllOf.model_rebuild()
+class FunctionCondition(FunctionTerm):
+    """``func(state, **params)``, truthy or not (see :mod:`clankers.envs.tasks.base`)."""
+
+    library = CONDITIONS
+
+    def bind(self, state: TaskState) -> Check:
+        value = self.call(state)
+        return lambda: bool(value())
+
+
+for _model in (DistanceBelow, JointNear, AllOf):
+    CONDITIONS.add_model(_model)
+CONDITIONS.function_model = FunctionCondition

@@ -241,7 +241,8 @@ def load_task_config(source: TaskConfig | Mapping[str, Any] | str | Path) -> Tas
             for r in robots
         ]
     try:
-        return TaskConfig.model_validate(data)
+        # base_dir: a `kind = "python"` term may name a module that sits next to the file.
+        return TaskConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(f"invalid task config ({origin}): {exc}") from exc
     except ConfigError as exc:  # raised by nested models such as SimConfig

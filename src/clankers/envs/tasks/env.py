@@ -66,7 +66,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Episode End
     - Termination: any non-timeout termination term fires (``info["termination"]`` lists them).
     - Truncation: after ``max_episode_steps`` control steps, enforced inside the environment.
-    ``info["is_success"]`` reports the success condition at every step (SB3 reads it at episode end).
+    ``info["is_success"]`` reports the success condition at every step (SB3 reads it at episode end);
+    a task without a ``success`` condition has no ``is_success`` key (never a false "failure").
 
     ## Arguments
     | argument            | default            | meaning                                             |
@@ -149,6 +150,11 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         self.action_slices = dict(self.scene.joint_slices)
 
+    @property
+    def dt(self) -> float:
+        """Simulated seconds per ``step`` (the control period), as Gymnasium's MuJoCo envs expose it."""
+        return self._control_dt
+
     # --- construction helpers -------------------------------------------------------------------
 
     def _build_observation(self, n: int) -> None:
@@ -171,8 +177,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         for index, term in terms:
             term_names = term.names(self.state)
             block = slice(len(names), len(names) + len(term_names))
-            base = term.name if term.kind == "sensor" else term.kind  # type: ignore[union-attr]
-            label = f"{base}[{index}]" if base in self.observation_slices else base
+            label = f"{term.label}[{index}]" if term.label in self.observation_slices else term.label
             self.observation_slices[label] = block
             owner = term.owner(self.state)
             if owner is not None:
@@ -293,7 +298,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._noise_rng = episode.generator(NOISE)
         for noise, _ in self._noises:
             noise.reset(self._noise_rng)
-        info: dict[str, Any] = {"is_success": bool(self._success()) if self._success else False}
+        info: dict[str, Any] = {} if self._success is None else {"is_success": bool(self._success())}
         if self._randomizer is not None:
             info["randomization"] = dict(self.randomization_applied)
         return self._observation(), info
@@ -314,9 +319,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         observation = self._observation()
         reward, breakdown = self._reward()
         terminated, truncated, fired = self._termination()
-        info = {
-            "reward_terms": breakdown,
-            "termination": fired,
-            "is_success": bool(self._success()) if self._success is not None else False,
-        }
+        info = {"reward_terms": breakdown, "termination": fired}
+        if self._success is not None:
+            info["is_success"] = bool(self._success())
         return observation, reward, terminated, truncated, info

@@ -16,6 +16,7 @@ terms without a robot last), so each robot's part is one contiguous slice
 | `point_to_target` | 3            | target minus point (m): the direction to move               |
 | `last_action`     | n            | the previous command                                        |
 | `sensor`          | per sensor   | a :mod:`clankers.sim.sensors` sensor: ``type = "imu"`` (accel, gyro), ``"pose"`` (position + quaternion), ``"contact_force"``, ``"range_finder"``, ``"joint_torque"`` |
+| `python`          | ``size``     | ``func(state, **params)`` (``func = "module:function"``), entries ``"<name>.0"``, ``"<name>.1"``...; or a kind registered with :func:`clankers.envs.tasks.register_term` |
 
 ``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
 
@@ -28,19 +29,33 @@ generator; rewards and terminations always see the true state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from clankers.envs.tasks.base import Term
+from clankers.envs.tasks.base import FunctionTerm, Term, TermLibrary
 from clankers.envs.tasks.state import TaskState
+from clankers.errors import ConfigError
 
 Writer = Callable[[np.ndarray], None]
+
+#: Every observation kind, built in and registered; ``Observation`` is the field type that validates one.
+OBSERVATIONS = TermLibrary("observation")
+Observation = OBSERVATIONS.annotation
 
 
 class _ObservationTerm(Term):
     noise: Any = None
+
+    @property
+    def label(self) -> str:
+        """The term's name in ``env.observation_slices``."""
+        return self.kind  # type: ignore[attr-defined,no-any-return]
+
+    def owner(self, state: TaskState) -> str | None:
+        """The robot the term belongs to (observations are grouped by robot), None for the scene's."""
+        return None
 
 
 class _JointTerm(_ObservationTerm):
@@ -183,6 +198,11 @@ class SensorObservation(_ObservationTerm):
     kind: Literal["sensor"] = "sensor"
     type: Literal["imu", "pose", "contact_force", "range_finder", "joint_torque"]
     name: str
+
+    @property
+    def label(self) -> str:
+        return self.name
+
     robot: str | None = None
     body: str | None = None
     bodies: list[str] | None = None
@@ -199,7 +219,6 @@ class SensorObservation(_ObservationTerm):
         """The bound sensor, built once per state (terms are shared, sensors are per environment)."""
         cache = state.sensors
         if self.name not in cache:
-            from clankers.errors import ConfigError
             from clankers.sim import sensors
 
             scene = state.scene
@@ -245,17 +264,47 @@ class SensorObservation(_ObservationTerm):
         return lambda out: sensor.read(sim.model, sim.data, out)
 
 
-Observation = Annotated[
-    Union[  # noqa: UP007 - pydantic's discriminated unions read clearer this way
-        JointPosition,
-        JointVelocity,
-        JointState,
-        JointSinCos,
-        PointPosition,
-        TargetPosition,
-        PointToTarget,
-        LastAction,
-        SensorObservation,
-    ],
-    Field(discriminator="kind"),
-]
+class FunctionObservation(FunctionTerm, _ObservationTerm):
+    """``func(state, **params)``: ``size`` numbers (given when registering, in the table, or else
+    measured by calling the function once when the environment is built)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    library = OBSERVATIONS
+    name: str | None = None
+    size: int | None = Field(default=None, ge=1)
+
+    def _size(self, state: TaskState) -> int:
+        size = self.size or self.options.get("size")
+        return int(size) if size else int(np.asarray(self.call(state)(), dtype=np.float64).size)
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{self.label}.{i}" for i in range(self._size(state))]
+
+    def bind(self, state: TaskState) -> Writer:
+        value, label = self.call(state), self.label
+
+        def write(out: np.ndarray) -> None:
+            result = np.asarray(value(), dtype=np.float64).ravel()
+            if result.size != out.size:
+                raise ConfigError(
+                    f"observation {label!r} returned {result.size} numbers, declared {out.size}; "
+                    "return a fixed number of values (or declare `size`)"
+                )
+            out[:] = result
+
+        return write
+
+
+for _model in (
+    JointPosition,
+    JointVelocity,
+    JointState,
+    JointSinCos,
+    PointPosition,
+    TargetPosition,
+    PointToTarget,
+    LastAction,
+    SensorObservation,
+):
+    OBSERVATIONS.add_model(_model)
+OBSERVATIONS.function_model = FunctionObservation

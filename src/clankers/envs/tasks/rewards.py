@@ -14,22 +14,27 @@ tells whether a policy is earning its return from the goal or from a shaping ter
 | `action_penalty` | ``sum(command^2)`` over the selected joints                                |
 | `joint_position` | ``sum((q - target)^2)``, angles wrapped to [-pi, pi) if ``wrap``          |
 | `joint_velocity` | ``sum(qdot^2)``                                                            |
+| `python`         | ``func(state, **params)`` (``func = "module:function"``; other keys are the params); or a kind registered with :func:`clankers.envs.tasks.register_term` |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from clankers.envs.tasks.base import Term, wrap_angle
+from clankers.envs.tasks.base import FunctionTerm, Term, TermLibrary, unique_labels, wrap_angle
 from clankers.envs.tasks.conditions import Check, Condition
 from clankers.envs.tasks.state import TaskState
 from clankers.errors import ConfigError
 
 Value = Callable[[], float]
+
+#: Every reward kind, built in and registered; ``RewardTerm`` is the field type that validates one.
+REWARDS = TermLibrary("reward")
+RewardTerm = REWARDS.annotation
 
 
 class _Weighted(Term):
@@ -128,23 +133,36 @@ class JointVelocityReward(_JointSelection):
         return lambda: float(np.sum(qvel[idx] ** 2))
 
 
-RewardTerm = Annotated[
-    Union[  # noqa: UP007
-        ConstantReward, DistanceReward, SuccessReward, ActionPenalty, JointPositionReward, JointVelocityReward
-    ],
-    Field(discriminator="kind"),
-]
+class FunctionReward(FunctionTerm):
+    """``weight * func(state, **params)`` (see :mod:`clankers.envs.tasks.base`)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    library = REWARDS
+    name: str | None = None
+    weight: float = 1.0
+
+    def bind(self, state: TaskState, success: Check | None) -> Value:
+        value = self.call(state)
+        return lambda: float(value())
+
+
+for _model in (
+    ConstantReward,
+    DistanceReward,
+    SuccessReward,
+    ActionPenalty,
+    JointPositionReward,
+    JointVelocityReward,
+):
+    REWARDS.add_model(_model)
+REWARDS.function_model = FunctionReward
 
 
 class CompositeReward:
     """The weighted sum of bound terms, with the per-term breakdown of the last evaluation."""
 
     def __init__(self, terms: Sequence[RewardTerm], state: TaskState, success: Check | None) -> None:
-        labels = [t.label for t in terms]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicates:
-            raise ConfigError(f"reward terms {duplicates} appear more than once; give each a distinct `name`")
-        self.labels = tuple(labels)
+        self.labels = unique_labels(list(terms), "reward terms")
         self._bound = [(t.label, t.weight, t.bind(state, success)) for t in terms]
 
     def __call__(self) -> tuple[float, dict[str, float]]:
