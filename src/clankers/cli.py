@@ -146,7 +146,9 @@ def _emit_json(payload: dict[str, Any], json_output: bool, json_out: Path | None
 
 @app.command()
 def serve(
-    task: str = typer.Option("cartpole", help="Task name (cartpole) or a registered Gymnasium id."),
+    task: str = typer.Option(
+        "cartpole", help="Task to serve: a short name (cartpole), a Gymnasium id or a task file."
+    ),
     num_envs: int = typer.Option(
         1, "--num-envs", help="Envs per client (n_agents); batch requests need > 1."
     ),
@@ -265,7 +267,7 @@ def export(
     ),
     env: str = typer.Option(
         None,
-        help="Environment whose real episodes add parity observations (a task such as cartpole, or a Gymnasium id).",
+        help="Task whose real episodes add parity observations: a short name (cartpole), a Gymnasium id or a task file.",
     ),
     vecnormalize: Path = typer.Option(
         None, help="VecNormalize statistics (VecNormalize.save) to bake into the graph."
@@ -273,7 +275,7 @@ def export(
     verify_env: str = typer.Option(
         None,
         "--verify-env",
-        help="Run the file and the model closed-loop in this environment on the same seeds and record the result.",
+        help="Run the file and the model closed-loop in this task (short name, Gymnasium id or task file) on the same seeds and record the result.",
     ),
     verify_episodes: int = typer.Option(3, min=1, help="Episodes of the closed-loop check."),
     trajectory_tolerance: float = typer.Option(
@@ -325,7 +327,9 @@ def export(
 @app.command()
 def run(
     policy: Path = typer.Argument(..., help="Policy file (.onnx) to run closed-loop."),
-    env: str = typer.Option("cartpole", help="Task to run in."),
+    env: str = typer.Option(
+        "cartpole", help="Task to run in: a short name (cartpole), a Gymnasium id or a task file."
+    ),
     episodes: int = typer.Option(20, min=1, help="Episodes, seeded seed, seed+1, ..."),
     seed: int = typer.Option(0, help="Seed of the first episode."),
     compare: Path = typer.Option(None, help="SB3 model.zip to run on the same seeds and compare with."),
