@@ -120,5 +120,5 @@ def test_robot_description_errors(tmp_path: Path) -> None:
     bad.write_text("<robot><link name='a'>")
     with pytest.raises(RobotDescriptionError, match="not valid XML"):
         load_robot(bad)
-    with pytest.raises(RobotDescriptionError, match="not supported"):
+    with pytest.raises(RobotDescriptionError, match="only from the root link"):
         load_robot(write_urdf(tmp_path, mid_type="floating"))

@@ -387,13 +387,25 @@ class ActuatorBank:
         self.pipeline.reset(data.qpos[self.qpos], data.qvel[self.dofs])
         data.ctrl[self.actuators] = 0.0
 
-    def step(self, data: mujoco.MjData, command: np.ndarray, substeps: int) -> None:
-        """Hold ``command`` (normalized, layout order) for ``substeps`` physics steps."""
+    def hold_position(self, data: mujoco.MjData) -> None:
+        """Set every controller's target to its joint's current position (position actions at reset)."""
+        for joint, _, qpos_address, _ in self._wiring:
+            joint.target = data.qpos.item(qpos_address)
+
+    def step(self, data: mujoco.MjData, command: np.ndarray, substeps: int, targets: bool = False) -> None:
+        """Hold ``command`` (layout order) for ``substeps`` physics steps.
+
+        ``command`` is normalized, or with ``targets=True`` already in physical units (the position or
+        velocity targets of :mod:`clankers.sim.actions`), handed to each controller as it is.
+        """
         model = self.model
         if len(self.fast_actuators):
             data.ctrl[self.fast_actuators] = command[self.fast_positions]
         for (joint, *_), u in zip(self._wiring, command[self.positions].tolist(), strict=True):
-            joint.set_command(u)
+            if targets:
+                joint.target = u
+            else:
+                joint.set_command(u)
         qpos, qvel, ctrl = data.qpos, data.qvel, data.ctrl
         frictionloss = model.dof_frictionloss
         wiring, stribeck = self._wiring, self._stribeck
