@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: this version is a CPU build already on disk; anything else downloads CUDA.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[train,dev,robots]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,robots,viz]'
 	touch $(STAMP)
 
 demo: $(STAMP)
