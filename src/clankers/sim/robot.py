@@ -309,6 +309,8 @@ def load_robot(
         home: the default pose by joint name or glob pattern (``{"*_calf_joint": -1.8}``); other joints
             are 0 clipped into their limits.
         ground: the plane of a floating robot (default friction when omitted); ignored for fixed bases.
+        scenery: called with the spec just before it is compiled, to add what has no physics (floor
+            texture, lights, cameras: :func:`clankers.render.scene.decorate_spec`).
         scenery: called with the spec just before it is compiled, to add what only the eye needs (floor
             texture, lights: :func:`clankers.render.decorate_spec`); it must not change the physics.
 
