@@ -31,6 +31,8 @@ from clankers.envs.tasks.scene import PlacedRobot, Scene, build_scene
 from clankers.envs.tasks.state import PointTracker, TaskState
 from clankers.envs.tasks.terminations import CompositeTermination, Timeout
 from clankers.errors import ConfigError
+from clankers.render import DEFAULT_HEIGHT, DEFAULT_WIDTH, Marker
+from clankers.render.modes import RENDER_MODES, EnvRendering
 from clankers.sim import SimConfig, Simulation, validate_command
 from clankers.sim.noise import AxisNoise, build_noise
 from clankers.sim.seeding import NOISE, RANDOMIZATION, START_STATE, TASK, EpisodeCounter, EpisodeSeeds
@@ -75,9 +77,12 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
     | `config`            | required           | a TaskConfig, a mapping, or a .toml/.json file path |
     | `max_episode_steps` | the config's value | truncation horizon                                  |
     | `sim_config`        | the config's `sim` | physics/control timestep, gravity, integrator       |
+    | `render_mode`       | None               | `rgb_array`, `depth_array` or `human` (a window)    |
+    | `width`, `height`   | 640, 480           | frame size of `render()`                            |
+    | `camera`            | None               | a model camera (name or id); None frames the robot  |
     """
 
-    metadata = {"render_modes": [], "render_fps": 50}  # noqa: RUF012 - Gymnasium's convention
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 50}  # noqa: RUF012 - Gymnasium's convention
 
     def __init__(
         self,
@@ -86,11 +91,12 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         max_episode_steps: int | None = None,
         sim_config: SimConfig | None = None,
         render_mode: str | None = None,
+        width: int = DEFAULT_WIDTH,
+        height: int = DEFAULT_HEIGHT,
+        camera: str | int | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise gym.error.Error(
-                f"render_mode {render_mode!r} is not supported by clankers tasks yet; use None"
-            )
+        self.render_mode = render_mode
+        self._rendering = EnvRendering(render_mode, width, height, camera, self._markers)
         self.config = cfg = load_task_config(config)
         if max_episode_steps is not None:
             if int(max_episode_steps) < 1:
@@ -304,7 +310,28 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observation(), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        return self.step_unchecked(validate_command(action, len(self.layout)))
+        result = self.step_unchecked(validate_command(action, len(self.layout)))
+        if self.render_mode == "human":
+            self.render()
+        return result
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The current frame: ``(height, width, 3)`` uint8 for ``rgb_array``, ``(height, width)`` float32
+        metres for ``depth_array``; ``human`` updates MuJoCo's viewer window and returns ``None``."""
+        return self._rendering.render(self.sim.model, self.sim.data)
+
+    def _markers(self) -> list[Marker]:
+        """Targets (red) and tracked points (green) as visual-only spheres for rendering."""
+        state = getattr(self, "state", None)
+        if state is None:
+            return []
+        return [Marker(p, (0.9, 0.15, 0.15, 0.8), 0.03) for p in state.targets.values()] + [
+            Marker(p, (0.15, 0.8, 0.2, 0.8), 0.02) for p in state.points.values()
+        ]
+
+    def close(self) -> None:
+        self._rendering.close()
+        super().close()
 
     def step_unchecked(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """:meth:`step` for a ``command`` already validated (a vector env checks the whole batch once)."""

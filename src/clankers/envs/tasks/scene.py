@@ -23,8 +23,9 @@ import mujoco
 import numpy as np
 
 from clankers.errors import ConfigError, RobotDescriptionError
+from clankers.render.scene import decorate_spec, place_floor
 from clankers.sim import JointInfo, JointLayout, Robot, SimConfig, load_robot
-from clankers.sim.robot import INTEGRATORS
+from clankers.sim.robot import INTEGRATORS, robot_spec
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,12 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     names = [r.name for r in robots]
     if len(set(names)) != len(names):
         raise ConfigError(f"robot names must be unique, got {names}; rename one of them")
-    singles = [load_robot(r.urdf, config) for r in robots]
-    if len(robots) == 1 and tuple(robots[0].position) == (0.0, 0.0, 0.0):
+    alone = len(robots) == 1 and tuple(robots[0].position) == (0.0, 0.0, 0.0)
+    # Floor, sky and lights (clankers.render.scene): visual only, so the physics is the same without them.
+    singles = [load_robot(r.urdf, config, scenery=decorate_spec if alone else None) for r in robots]
+    if alone:
         only = singles[0]
+        place_floor(only.model)
         return Scene(
             only, (robots[0].name,), {robots[0].name: ""}, {robots[0].name: slice(0, len(only.layout))}
         )
@@ -142,11 +146,14 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     for placed, single in zip(robots, singles, strict=True):
         frame = world.worldbody.add_frame()
         frame.pos = list(placed.position)
-        world.attach(_robot_spec(placed.urdf, single.layout), prefix=f"{placed.name}/", frame=frame)
+        # robot_spec: the cleaned URDF the robot was loaded from (visual geometry included), same motors.
+        world.attach(robot_spec(single), prefix=f"{placed.name}/", frame=frame)
+    decorate_spec(world)
     try:
         model = world.compile()
     except Exception as exc:  # mujoco raises ValueError with its compiler's message
         raise RobotDescriptionError(f"MuJoCo cannot compile the scene {names}: {exc}") from exc
+    place_floor(model)
 
     joints: list[JointInfo] = []
     slices: dict[str, slice] = {}
