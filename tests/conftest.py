@@ -17,11 +17,10 @@ def tiny_cartpole_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from clankers.train import recipe_for, train
 
     out = tmp_path_factory.mktemp("tiny-cartpole")
-    config = recipe_for("cartpole", seed=0, total_timesteps=512, n_envs=8)
-    config.n_steps = 64
-    config.target_return = None
-    config.eval_episodes = 2
-    return train(config, out).model_path
+    config = recipe_for("cartpole", seed=0, total_timesteps=512, num_envs=8).replace(
+        target_return=None, eval_episodes=2, checkpoint_every=None
+    )
+    return train(config.with_hyperparams(n_steps=64), out).model_path
 
 
 @pytest.fixture(scope="session")

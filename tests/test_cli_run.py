@@ -29,7 +29,7 @@ def test_run_reports_each_episode_and_the_mean(tiny_cartpole_policy: Path, tmp_p
             "3",
             "--seed",
             "5",
-            "--json",
+            "--json-out",
             str(out),
         ],
     )
@@ -55,7 +55,7 @@ def test_run_compare_with_sb3_model(
             "4",
             "--compare",
             str(tiny_cartpole_model),
-            "--json",
+            "--json-out",
             str(out),
         ],
     )
@@ -105,7 +105,7 @@ def test_run_on_a_remote_server_matches_in_process(tiny_cartpole_policy: Path, t
                 "2",
                 "--remote",
                 f"{host}:{port}",
-                "--json",
+                "--json-out",
                 str(out),
             ],
         )
@@ -124,4 +124,39 @@ def test_run_on_an_unreachable_remote_is_a_clear_error(tiny_cartpole_policy: Pat
         port = probe.getsockname()[1]
     result = runner.invoke(app, ["run", str(tiny_cartpole_policy), "--remote", f"127.0.0.1:{port}"])
     assert result.exit_code == 2
-    assert "error" in result.output
+    flat = " ".join(result.stderr.split())
+    assert f"error: RemoteConnectionError: nothing accepts connections at 127.0.0.1:{port}" in flat
+    assert f"hint: start one there (clankers serve --task cartpole --port {port})" in flat
+
+
+def test_json_prints_only_the_object_and_json_out_writes_the_same(
+    tiny_cartpole_policy: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval.json"
+    args = ["run", str(tiny_cartpole_policy), "--episodes", "2", "--seed", "1"]
+    printed = runner.invoke(app, [*args, "--json"])
+    assert printed.exit_code == 0, printed.output
+    data = json.loads(printed.stdout)  # nothing but the JSON object on stdout
+    assert data["policy"] == str(tiny_cartpole_policy) and [e["seed"] for e in data["episodes"]] == [1, 2]
+    written = runner.invoke(app, [*args, "--json-out", str(out)])
+    assert "mean return" in written.stdout  # the human output stays
+    assert json.loads(out.read_text()) == data
+
+
+def test_a_policy_for_another_task_names_both_layouts(tiny_cartpole_policy: Path) -> None:
+    result = runner.invoke(app, ["run", str(tiny_cartpole_policy), "--env", "pendulum", "--episodes", "1"])
+    assert result.exit_code == 2
+    flat = " ".join(result.stderr.split())
+    assert "ObservationLayoutError" in flat and "was trained for another task" in flat
+    cartpole = OnnxPolicy(tiny_cartpole_policy).metadata.observation_layout
+    assert cartpole is not None and all(name in flat for name in cartpole)
+    assert "hinge.cos" in flat  # the pendulum's own layout
+    assert "exactly one observation" not in flat
+
+
+def test_policy_file_and_policy_option_are_exclusive(tiny_cartpole_policy: Path) -> None:
+    both = runner.invoke(app, ["run", str(tiny_cartpole_policy), "--policy", "zero"])
+    neither = runner.invoke(app, ["run"])
+    assert both.exit_code == neither.exit_code == 2
+    assert "two policies given" in both.stderr and "no policy given" in neither.stderr
+    assert "--policy zero|random|scripted" in " ".join(neither.stderr.split())

@@ -34,7 +34,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from clankers.errors import ClankersError
+from clankers.errors import ClankersError, ConfigError
 
 #: Exit codes (see the module docstring).
 EXIT_OK, EXIT_NO, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -226,42 +226,102 @@ def serve(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     task: str = typer.Argument(
-        "cartpole", help="Task to train (short name, e.g. cartpole, or a Gymnasium id)."
+        None,
+        help="Task to train: a short name (cartpole), a Gymnasium id or a task file (default cartpole).",
+        show_default=False,
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default runs/<task>-train)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<task>-train)."),
+    algo: str = typer.Option(
+        None, help="ppo or sac (default: the task's recipe; required for a task without one)."
+    ),
     timesteps: int = typer.Option(None, help="Env-step budget (default: the task's recipe)."),
-    seed: int = typer.Option(0, help="Seed for SB3, torch and every environment."),
-    n_envs: int = typer.Option(None, help="Parallel environments (default: the task's recipe)."),
+    seed: int = typer.Option(None, help="Seed for SB3, torch and every environment (default 0)."),
+    num_envs: int = typer.Option(
+        None, "--num-envs", help="Parallel environments (default: the task's recipe)."
+    ),
+    n_envs: int = typer.Option(None, "--n-envs", hidden=True, help="Deprecated name of --num-envs."),
+    settings: list[str] = typer.Option(
+        None,
+        "--set",
+        help="KEY=VALUE: a config field or hyperparameter, e.g. --set learning_rate=1e-3 (repeatable).",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in the run folder from its last checkpoint."
+    ),
 ) -> None:
-    """Train a task with Stable-Baselines3; saves model.zip, training.json and training_curve.png."""
+    """Train a task with Stable-Baselines3: model.zip, training.json, a curve, manifest.json, checkpoints."""
     import math
 
-    from clankers.errors import ClankersError
-    from clankers.train import recipe_for
+    from clankers.train import checkpoint_config, recipe_for
     from clankers.train import train as run_training
+    from clankers.train.config import parse_overrides
 
+    if n_envs is not None:
+        if num_envs is not None and num_envs != n_envs:
+            raise ConfigError("--n-envs and --num-envs disagree", hint="use --num-envs only")
+        err_console.print("[yellow]--n-envs is deprecated; use --num-envs[/]")
+        num_envs = n_envs
+    name = task or "cartpole"
+    stem = Path(name).stem if name.endswith((".toml", ".json")) else name.replace("/", "_")
+    out = out or Path("runs") / f"{stem}-train"
+    if resume:
+        fixed = {"--algo": algo, "--seed": seed, "--num-envs": num_envs, "--set": settings or None}
+        given = [flag for flag, value in fixed.items() if value is not None]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} cannot change a resumed run",
+                hint="--resume continues the run's own config; only --timesteps may raise its budget",
+            )
+        config = checkpoint_config(out)
+        if task is not None and task != config.task:
+            raise ConfigError(
+                f"the run in {out} trains {config.task!r}, not {task!r}",
+                hint="name the run's task, or start a new run in another --out folder",
+            )
+        if timesteps is not None:
+            config = config.replace(total_timesteps=timesteps)
+    else:
+        config = recipe_for(
+            name,
+            algo=algo,
+            seed=seed or 0,
+            total_timesteps=timesteps,
+            num_envs=num_envs,
+            overrides=parse_overrides(settings or []),
+        )
     try:
-        config = recipe_for(task, seed=seed, total_timesteps=timesteps, n_envs=n_envs)
-        out = out or Path("runs") / f"{task.replace('/', '_')}-train"
-        with _progress_bar(f"training {task}", config.total_timesteps) as update:
-            result = run_training(config, out, progress=update)
-    except ClankersError as err:
-        raise _fail(err) from err
+        with _progress_bar(f"training {config.task}", config.total_timesteps) as update:
+            result = run_training(config, out, progress=update, resume=resume, invocation=_invocation(ctx))
+    except KeyboardInterrupt as err:
+        err_console.print(
+            f"interrupted; `clankers train {config.task} --out {out} --resume` continues from the last "
+            "checkpoint"
+            + ("" if config.checkpoint_every else " (this run wrote none: checkpoint_every is unset)")
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from err
     console.print(
-        f"[bold]{task}[/]: deterministic mean return {result.eval_mean:.1f} ± {result.eval_std:.1f} over "
-        f"{config.eval_episodes} episodes"
+        f"[bold]{config.task}[/] ({config.algo.upper()}): deterministic mean return {result.eval_mean:.1f} "
+        f"± {result.eval_std:.1f} over {config.eval_episodes} episodes"
         + ("" if math.isnan(result.eval_success_rate) else f", success rate {result.eval_success_rate:.0%}")
         + f", after {result.env_steps} env steps in {result.wall_time_s:.1f} s "
         f"({'solved' if result.solved else 'not solved'})"
     )
-    console.print(f"model: {result.model_path}\ncurve: {result.curve_path}")
+    console.print(
+        f"model: {result.model_path}\ncurve: {result.curve_path}\nmanifest: {out / 'manifest.json'}"
+    )
 
 
 @app.command()
 def export(
-    model: Path = typer.Argument(..., help="SB3 model.zip (a pickle container: trusted files only)."),
+    model: Path = typer.Argument(
+        ...,
+        help="SB3 model.zip (any SB3 version, gym or Gymnasium), or an RL Zoo-style experiment folder holding "
+        "it; a pickle container: trusted files only.",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Policy file to write (.onnx)."),
+    # The options below are ExportOptions' fields, with its names and defaults (a test holds them equal).
     algo: str = typer.Option(
         None, help="Algorithm (PPO, SAC, RecurrentPPO, ...), when detection from the zip is not wanted."
     ),
@@ -270,7 +330,9 @@ def export(
         help="Task whose real episodes add parity observations: a short name (cartpole), a Gymnasium id or a task file.",
     ),
     vecnormalize: Path = typer.Option(
-        None, help="VecNormalize statistics (VecNormalize.save) to bake into the graph."
+        None,
+        help="VecNormalize statistics (VecNormalize.save) to bake into the graph; found beside the model "
+        "when exporting an experiment folder.",
     ),
     verify_env: str = typer.Option(
         None,
@@ -284,56 +346,73 @@ def export(
     image_layout: str = typer.Option(
         None, help="Layout of image inputs: HWC (camera frames, default) or CHW."
     ),
-    samples: int = typer.Option(1000, help="Random parity observations."),
-    episode_states: int = typer.Option(
-        1000, help="Parity observations from real episodes (with --env or --verify-env)."
+    n_samples: int = typer.Option(
+        1000,
+        "--n-samples",
+        "--samples",
+        help="Parity observations drawn from the model's operating region (VecNormalize statistics, sane "
+        "bounds); the verified level needs >= 1000.",
+    ),
+    n_episode_states: int = typer.Option(
+        1000,
+        "--n-episode-states",
+        "--episode-states",
+        help="Parity observations from real episodes (with --env or --verify-env).",
     ),
     seed: int = typer.Option(0, help="Seed of the parity samples and episodes."),
+    tolerance: float = typer.Option(
+        1e-4,
+        help="Relative parity tolerance: |onnx - SB3| <= tolerance * scale per action component (scale: half "
+        "the action range, or the output's magnitude when larger); discrete actions match exactly.",
+    ),
     opset: int = typer.Option(17, help="ONNX opset to export with (recorded in the metadata)."),
 ) -> None:
-    """Export an SB3 model to a verified clanker policy file (nothing is written if a check fails)."""
-    from clankers.errors import ClankersError
-    from clankers.export import export_sb3
+    """Export an SB3 model (zip or experiment folder) to a verified clanker policy file; nothing is
+    written if a check fails."""
+    from rich.markup import escape
 
-    try:
-        with console.status(f"exporting {model}"):
-            report = export_sb3(
-                model,
-                output,
-                algo=algo,
-                env=env,
-                vecnormalize=vecnormalize,
-                verify_env=verify_env,
-                verify_episodes=verify_episodes,
-                trajectory_tolerance=trajectory_tolerance,
-                image_layout=image_layout,
-                n_samples=samples,
-                n_episode_states=episode_states,
-                seed=seed,
-                opset=opset,
-            )
-    except ClankersError as err:
-        raise _fail(err) from err
+    from clankers.export import ExportOptions, export_sb3
+
+    given = dict(locals())
+    options = ExportOptions(**{k: v for k, v in given.items() if k in ExportOptions.model_fields})
+    with console.status(f"exporting {model}"):
+        report = export_sb3(model, output, options)
+    for note in report.notes:
+        console.print(f"  [dim]·[/] {escape(note)}")
     console.print(
         f"[bold green]wrote[/] {report.path} ({report.algorithm}, {report.exporter} exporter, "
         f"opset {report.opset}, level {report.level}, {report.seconds:.1f} s)"
     )
-    from rich.markup import escape
-
     for line in report.checks:
         console.print(f"  [green]✓[/] {escape(line)}")  # lines hold tensor shapes like obs[batch, 4]
 
 
 @app.command()
 def run(
-    policy: Path = typer.Argument(..., help="Policy file (.onnx) to run closed-loop."),
+    policy: Path = typer.Argument(
+        None, help="Policy file (.onnx) to run closed-loop (or --policy).", show_default=False
+    ),
+    policy_spec: str = typer.Option(
+        None,
+        "--policy",
+        help="The policy: a file (.onnx), or a baseline: zero, random, scripted:module:attr.",
+    ),
     env: str = typer.Option(
         "cartpole", help="Task to run in: a short name (cartpole), a Gymnasium id or a task file."
     ),
     episodes: int = typer.Option(20, min=1, help="Episodes, seeded seed, seed+1, ..."),
-    seed: int = typer.Option(0, help="Seed of the first episode."),
+    seed: int = typer.Option(0, help="Seed of the first episode (and of the random baseline)."),
     compare: Path = typer.Option(None, help="SB3 model.zip to run on the same seeds and compare with."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the evaluation as JSON here."),
+    baselines: list[str] = typer.Option(
+        None,
+        "--baseline",
+        help="Also run this baseline (zero, random, scripted:module:attr) on the same seeds and report "
+        "what the policy gains over it (repeatable).",
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the evaluation as JSON to stdout (only it)."
+    ),
+    json_out: Path = typer.Option(None, "--json-out", help="Also write the evaluation as JSON to this file."),
     record: Path = typer.Option(None, help="Record every step (obs, action, reward) to this MCAP file."),
     remote: str = typer.Option(
         None, help="HOST:PORT of a clankers wire-protocol server (a simulator or a robot bridge) to run on."
@@ -348,38 +427,27 @@ def run(
         None, "--token-file", help="File with the --remote server's token (else $CLANKERS_TOKEN)."
     ),
 ) -> None:
-    """Run a policy file with onnxruntime alone (no torch) and report returns; optionally compare to SB3."""
-    import json
-
+    """Run a policy closed-loop (a file with onnxruntime alone, no torch; or a baseline) and report returns."""
     from rich.table import Table
 
     from clankers.envs.rollout import compare_evaluations, evaluate
-    from clankers.errors import ClankersError
-    from clankers.policy import OnnxPolicy
 
-    try:
-        onnx_policy = OnnxPolicy(policy)
-        env_factory = None
-        if remote is not None:
-            from clankers.server import load_token
-            from clankers.server.remote_env import RemoteEnv
-
-            host, _, port = remote.rpartition(":")
-            if not host or not port.isdigit():
-                raise typer.BadParameter(f"--remote {remote!r} must be HOST:PORT, e.g. 127.0.0.1:9877")
-            security = {"token": load_token(token_file), "tls": tls, "ca_file": ca_file}
-            env_factory = lambda: RemoteEnv(host, int(port), **security)  # noqa: E731
+    say = _quiet if json_output else console.print
+    spec = _one_policy(policy, policy_spec)
+    make = _env_factory(env, remote, {"token_file": token_file, "tls": tls, "ca_file": ca_file})
+    with _remote_errors(remote, env):
+        first_env = make()
+        act, reset = _load_policy(spec, first_env, env, seed)
         evaluation = evaluate(
-            onnx_policy.act,
+            act,
             env,
             episodes,
             seed,
             record=compare is not None or record is not None,
-            env_factory=env_factory,
+            env_factory=lambda: first_env,
+            on_reset=reset,
         )
-    except (ClankersError, OSError) as err:  # OSError: the remote server is unreachable or went away
-        raise _fail(err) from err
-    table = Table(title=f"{policy} on {env}")
+    table = Table(title=f"{spec} on {env}")
     for column in ("episode", "seed", "return", "length", "end"):
         table.add_column(column, justify="right")
     for i, ep in enumerate(evaluation.episodes):
@@ -390,12 +458,27 @@ def run(
             str(ep.length),
             "terminated" if ep.terminated else "truncated",
         )
-    console.print(table)
-    console.print(
+    say(table)
+    say(
         f"mean return [bold]{evaluation.mean_return:.2f}[/] ± {evaluation.returns.std():.2f} "
         f"over {episodes} episodes"
     )
-    summary = evaluation.to_dict()
+    summary = {"policy": spec, **evaluation.to_dict()}
+    for name in baselines or []:
+        with _remote_errors(remote, env):
+            base_env = make()
+            base_act, base_reset = _load_policy(name, base_env, env, seed)
+            base = evaluate(
+                base_act, env, episodes, seed, env_factory=lambda e=base_env: e, on_reset=base_reset
+            )
+        gain = evaluation.mean_return - base.mean_return
+        summary.setdefault("baselines", {})[name] = {
+            "mean_return": base.mean_return,
+            "std_return": float(base.returns.std()),
+            "returns": base.returns.tolist(),
+            "gain": gain,
+        }
+        say(f"baseline {name}: mean return {base.mean_return:.2f} (the policy gains [bold]{gain:+.2f}[/])")
     if compare is not None:
         from clankers.export.sb3 import load_model
 
@@ -405,19 +488,116 @@ def run(
         )
         comparison = compare_evaluations(evaluation, reference)
         summary["comparison"] = comparison.to_dict()
-        console.print(
+        say(
             f"vs SB3 predict: returns equal: [bold]{comparison.returns_equal}[/], trajectories match "
             f"(scaled |obs diff| ≤ {comparison.tolerance:g}): [bold]{comparison.trajectories_match}[/] "
             f"(max scaled obs diff {comparison.max_trajectory_diff:.3g}, max action diff "
             f"{comparison.max_action_diff:.3g})"
         )
-    if json_out is not None:
-        json_out.write_text(json.dumps(summary, indent=2))
+    _emit_json(summary, json_output, json_out)
     if record is not None:
         from clankers.envs.recording import write_mcap
 
-        write_mcap(evaluation, record, {"policy": str(policy), "seed": str(seed), "episodes": str(episodes)})
-        console.print(f"recorded {sum(e.length for e in evaluation.episodes)} steps to {record}")
+        write_mcap(evaluation, record, {"policy": spec, "seed": str(seed), "episodes": str(episodes)})
+        say(f"recorded {sum(e.length for e in evaluation.episodes)} steps to {record}")
+
+
+def _invocation(ctx: typer.Context) -> dict[str, Any]:
+    """The command and its options as parsed (a run's manifest records them beside ``sys.argv``)."""
+    return {"command": ctx.info_name, "options": {k: _jsonable(v) for k, v in ctx.params.items()}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """The console under ``--json``: stdout carries the JSON object only."""
+
+
+def _one_policy(path: Path | None, spec: str | None) -> str:
+    if path is not None and spec is not None:
+        raise ConfigError(
+            "two policies given (a file and --policy)", hint="pass the policy file or --policy, not both"
+        )
+    if path is None and spec is None:
+        raise ConfigError(
+            "no policy given",
+            hint="pass a policy file (clankers run policy.onnx) or a baseline (--policy zero|random|"
+            "scripted:module:attr)",
+        )
+    return str(path) if path is not None else str(spec)
+
+
+def _load_policy(
+    spec: str, env: Any, task: str, seed: int
+) -> tuple[Callable[[Any], Any], Callable[[], None] | None]:
+    """``(act, on_reset)`` of a baseline or a policy file; a file trained for another task is refused
+    here, naming both observation layouts."""
+    from clankers.envs.baselines import baseline_policy, is_baseline
+
+    if is_baseline(spec):
+        baseline = baseline_policy(spec, env.action_space, seed)
+        return baseline.act, baseline.reset
+    from clankers.envs.rollout import check_observation_fit
+    from clankers.policy import OnnxPolicy
+
+    onnx_policy = OnnxPolicy(spec)
+    check_observation_fit(
+        env,
+        onnx_policy.metadata.observation_layout,
+        None if onnx_policy.is_dict else onnx_policy.obs_shape,
+        Path(spec).name,
+        task,
+    )
+    return onnx_policy.act, onnx_policy.reset if onnx_policy.recurrent else None
+
+
+def _env_factory(task: str, remote: str | None, security: dict[str, Any]) -> Callable[[], Any]:
+    """A function making the env to run in: the task here, or a remote one at ``HOST:PORT``."""
+    if remote is None:
+        from clankers.envs import make_env
+
+        return lambda: make_env(task)
+    from clankers.server import load_token
+    from clankers.server.remote_env import RemoteEnv
+
+    host, _, port = remote.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--remote {remote!r} is not HOST:PORT", hint="e.g. --remote 127.0.0.1:9877")
+    token_file = security.pop("token_file")
+    options = {"token": load_token(token_file), **security}
+    return lambda: RemoteEnv(host, int(port), **options)
+
+
+@contextmanager
+def _remote_errors(remote: str | None, task: str = "cartpole") -> Iterator[None]:
+    """A socket error talking to ``--remote`` becomes a RemoteConnectionError naming the address."""
+    from clankers.errors import RemoteConnectionError
+
+    try:
+        yield
+    except ConnectionRefusedError as err:
+        if remote is None:
+            raise
+        raise RemoteConnectionError(
+            f"nothing accepts connections at {remote} (connection refused)",
+            hint=f"start one there (clankers serve --task {task} --port {remote.rpartition(':')[2]}), "
+            "or check --remote",
+        ) from err
+    except ClankersError:
+        raise
+    except OSError as err:
+        if remote is None:
+            raise
+        raise RemoteConnectionError(
+            f"the connection to {remote} failed: {err}",
+            hint="check that a clankers server (clankers serve) runs there and is reachable",
+        ) from err
 
 
 @app.command()

@@ -1,12 +1,15 @@
 """The main job, end to end on the cart-pole: train -> export -> check -> run.
 
 Everything a person would want to look at afterwards lands in one folder: the SB3 model, the policy file,
-the checker's report, the closed-loop evaluation (JSON) and two plots (training curve, evaluation returns).
+the checker's report, the closed-loop evaluation (JSON), two plots (training curve, evaluation returns)
+and ``manifest.json`` (software versions, seeds, task file hash, config, command line, every stage's
+results).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +68,9 @@ def run_demo(
     from clankers.export.sb3 import load_model
     from clankers.policy import OnnxPolicy, check_policy
     from clankers.train import recipe_for, train
+    from clankers.train.manifest import RunManifest
 
+    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = DemoSummary(out_dir=out_dir)
 
@@ -105,17 +110,28 @@ def run_demo(
     }
     (out_dir / "evaluation.json").write_text(json.dumps(summary.run, indent=2))
     plot_evaluation(onnx_run.returns, sb3_run.returns, out_dir / "evaluation_returns.png")
-    (out_dir / "summary.json").write_text(
-        json.dumps(
-            {
-                "train": summary.train,
-                "export": summary.export,
-                "check": summary.check,
-                "run": {"mean_return": onnx_run.mean_return, **comparison.to_dict()},
-            },
-            indent=2,
-        )
+    stages = {
+        "train": summary.train,
+        "export": summary.export,
+        "check": summary.check,
+        "run": {"mean_return": onnx_run.mean_return, **comparison.to_dict()},
+    }
+    (out_dir / "summary.json").write_text(json.dumps(stages, indent=2))
+    manifest = RunManifest.read(out_dir)  # the training run's, extended to the whole demo
+    manifest.data.update(
+        kind="demo",
+        demo={"seed": seed, "timesteps": timesteps, "episodes": episodes},
+        stages=stages,
+        demo_wall_time_s=round(time.perf_counter() - started, 3),
+        outputs={
+            **manifest.data.get("outputs", {}),
+            "policy": "policy.onnx",
+            "check": "check.json",
+            "evaluation": "evaluation.json",
+            "summary": "summary.json",
+        },
     )
+    manifest.write()
     return summary
 
 

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from clankers.envs import make_env
+from clankers.errors import ObservationLayoutError
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -117,6 +118,49 @@ def evaluate(
         result.episodes.append(episode)
     env.close()
     return result
+
+
+def check_observation_fit(
+    env: gym.Env,
+    layout: list[str] | dict[str, list[str]] | None,
+    shape: tuple[int, ...] | None,
+    policy_name: str,
+    task: str,
+) -> None:
+    """Refuse a policy trained for another task before its first step, naming both observation layouts.
+
+    ``layout`` is the policy file's declared observation layout (its ``observation_layout`` metadata,
+    one name per element) and ``shape`` its observation shape; the environment's side is
+    ``env.unwrapped.observation_names`` and its observation space. Without this, the first step fails
+    deep in inference with a shape error that does not say the real problem.
+    """
+    names = getattr(env.unwrapped, "observation_names", None)
+    ours: Any = None
+    if names is not None:
+        ours = {k: list(v) for k, v in names.items()} if isinstance(names, dict) else [str(n) for n in names]
+    env_shape = getattr(env.observation_space, "shape", None)
+    if layout is not None and ours is not None:
+        if layout == ours:
+            return
+        raise ObservationLayoutError(
+            f"{policy_name} was trained for another task: its observations are {_describe(layout)}, "
+            f"but {task} observes {_describe(ours)}",
+            hint=f"run it in the task it was trained for, or train and export a policy for {task}",
+        )
+    if shape is not None and env_shape is not None and tuple(shape) != tuple(env_shape):
+        raise ObservationLayoutError(
+            f"{policy_name} takes observations of shape {tuple(shape)}"
+            + (f" ({_describe(layout)})" if layout is not None else "")
+            + f", but {task} gives shape {tuple(env_shape)}"
+            + (f" ({_describe(ours)})" if ours is not None else ""),
+            hint=f"run it in the task it was trained for, or train and export a policy for {task}",
+        )
+
+
+def _describe(layout: list[str] | dict[str, list[str]]) -> str:
+    if isinstance(layout, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in layout.items()) + "}"
+    return f"[{', '.join(layout)}] ({len(layout)} values)"
 
 
 def _flat(value: Any) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""What every training recipe shares: vectorized envs, deterministic evaluation, run bookkeeping, outputs.
+"""What every training run shares: vectorized envs, deterministic evaluation, the run log, outputs.
 
-The recipes (:mod:`~clankers.train.ppo`, :mod:`~clankers.train.sac`) differ only in the algorithm and
-when they evaluate; a run's outputs are the same for all: ``model.zip`` (written atomically),
-``training.json`` (config, measured steps, wall time, evaluation history) and ``training_curve.png``.
+The algorithms (:mod:`~clankers.train.ppo`, :mod:`~clankers.train.sac`) differ only in the SB3 model they
+build; one loop (:mod:`~clankers.train.loop`) drives both, and a run's outputs are the same for all:
+``model.zip`` (written atomically), ``training.json`` (config, measured steps, wall time, evaluation
+history), ``training_curve.png``, ``manifest.json`` and the resumable ``checkpoints/``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ class TrainResult:
     history: dict[str, list[float]]
     eval_success_rate: float = math.nan  # NaN for tasks that do not report ``info["is_success"]``
 
+    def summary(self) -> dict[str, Any]:
+        """The measured numbers as JSON-able values (``training.json``, the manifest's results)."""
+        return {
+            "env_steps": self.env_steps,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "eval_mean": None if math.isnan(self.eval_mean) else self.eval_mean,
+            "eval_std": None if math.isnan(self.eval_std) else self.eval_std,
+            "eval_success_rate": None if math.isnan(self.eval_success_rate) else self.eval_success_rate,
+            "solved": self.solved,
+            "history": RunLog(**self.history).to_json(),
+        }
+
 
 @dataclass
 class RunLog:
@@ -63,6 +76,14 @@ class RunLog:
         recent = self.episode_return[-10:]
         return f"recent mean return {np.mean(recent):.1f}" if recent else "no episode finished yet"
 
+    def to_json(self) -> dict[str, list[float | None]]:
+        """As JSON-able lists (NaN, e.g. the success rate of a task without one, becomes ``None``)."""
+        return {k: [None if math.isnan(v) else v for v in vs] for k, vs in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[float | None]]) -> RunLog:
+        return cls(**{k: [math.nan if v is None else float(v) for v in vs] for k, vs in data.items()})
+
     @property
     def last_eval(self) -> tuple[float, float, float]:
         if not self.eval_steps:
@@ -70,7 +91,7 @@ class RunLog:
         return self.eval_mean[-1], self.eval_std[-1], self.eval_success_rate[-1]
 
 
-def make_vec_env(task: str, n_envs: int, seed: int) -> Any:
+def make_vec_env(task: str, num_envs: int, seed: int) -> Any:
     """The task's threaded vector env as an SB3 ``VecEnv`` (``VecMonitor`` records episode returns).
 
     Env ``i`` is seeded ``seed + i``, as SB3's own ``make_vec_env`` does, and the results are bit-for-bit
@@ -80,7 +101,14 @@ def make_vec_env(task: str, n_envs: int, seed: int) -> Any:
 
     from clankers.envs.sb3 import make_sb3_vec_env
 
-    return VecMonitor(make_sb3_vec_env(task, n_envs, seed=seed))
+    return VecMonitor(make_sb3_vec_env(task, num_envs, seed=seed))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def evaluate_deterministic(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float, float]:
@@ -102,16 +130,8 @@ def evaluate_deterministic(model: Any, env: Any, episodes: int, seed: int) -> tu
     return float(mean), float(std), float(np.mean(successes)) if successes else math.nan
 
 
-def finish_run(
-    model: Any,
-    out: Path,
-    *,
-    algorithm: str,
-    config: Any,
-    log: RunLog,
-    wall_time: float,
-    solved: bool,
-    target_return: float | None,
+def write_outputs(
+    model: Any, out: Path, *, config: Any, log: RunLog, wall_time: float, solved: bool
 ) -> TrainResult:
     """Write ``model.zip`` (atomically), ``training_curve.png`` and ``training.json``; return the result."""
     model_path = out / "model.zip"
@@ -119,7 +139,7 @@ def finish_run(
     model.save(tmp)
     tmp.replace(model_path)
     curve_path = plot_training_curve(
-        log, out / "training_curve.png", f"{algorithm} on {config.task}", target_return
+        log, out / "training_curve.png", f"{config.algo.upper()} on {config.task}", config.target_return
     )
     mean, std, success = log.last_eval
     result = TrainResult(
@@ -134,19 +154,15 @@ def finish_run(
         history=asdict(log),
         eval_success_rate=success,
     )
-    summary = {
-        "algorithm": algorithm.lower(),
-        "config": asdict(config),
-        "env_steps": result.env_steps,
-        "wall_time_s": round(wall_time, 3),
-        "eval_mean": mean,
-        "eval_std": std,
-        "eval_success_rate": None if math.isnan(success) else success,
-        "eval_episodes": config.eval_episodes,
-        "solved": solved,
-        "history": {k: [None if math.isnan(v) else v for v in vs] for k, vs in asdict(log).items()},
-    }
-    result.summary_path.write_text(json.dumps(summary, indent=2))
+    write_json_atomic(
+        result.summary_path,
+        {
+            "algorithm": config.algo,
+            **result.summary(),
+            "eval_episodes": config.eval_episodes,
+            "config": config.model_dump(mode="json"),
+        },
+    )
     return result
 
 
