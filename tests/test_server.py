@@ -423,3 +423,14 @@ def test_clankers_serve_rejects_bad_arguments_with_exit_code_2() -> None:
     assert result.exit_code == 2 and "unknown task" in result.output
     result = runner.invoke(app, ["serve", "--num-envs", "0"])
     assert result.exit_code == 2 and "num_envs" in result.output
+
+
+def test_the_clients_import_without_mujoco() -> None:
+    """A client on a robot's computer opens a socket without importing the simulator (or pydantic)."""
+    code = (
+        "import sys\n"
+        "from clankers.server import GymClient, RemoteEnv, RemoteVectorEnv, load_token\n"
+        "print(sorted(m for m in ('mujoco', 'pydantic', 'torch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
