@@ -17,7 +17,7 @@ def test_train_export_check_run(tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     assert (tmp_path / "model.zip").exists() and (tmp_path / "training_curve.png").exists()
     summary = json.loads((tmp_path / "training.json").read_text())
-    assert summary["env_steps"] >= 2048 and summary["config"]["ppo"]["n_epochs"] == 10
+    assert summary["env_steps"] >= 2048 and summary["config"]["hyperparams"]["n_epochs"] == 10
 
     policy = tmp_path / "policy.onnx"
     exported = runner.invoke(
@@ -38,7 +38,7 @@ def test_train_export_check_run(tmp_path: Path) -> None:
             "2",
             "--compare",
             str(tmp_path / "model.zip"),
-            "--json",
+            "--json-out",
             str(tmp_path / "eval.json"),
         ],
     )
@@ -60,9 +60,14 @@ def test_demo_writes_every_artifact(tmp_path: Path, monkeypatch) -> None:
         "training_curve.png",
         "evaluation_returns.png",
         "summary.json",
+        "manifest.json",
     ):
         assert (run_dir / name).exists(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["check"]["conforms"] is True
     assert summary["export"]["parity_passed"] is True
     assert result.exit_code == 0, result.output
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["kind"] == "demo" and manifest["status"] == "finished"
+    assert manifest["stages"] == summary and manifest["demo"]["timesteps"] == 2048
+    assert manifest["config"]["task"] == "cartpole" and manifest["task"]["sha256"]
