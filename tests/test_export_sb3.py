@@ -14,6 +14,7 @@ from clankers.errors import ExportError, ParityError
 from clankers.export import export_sb3
 from clankers.export.sb3 import detect_algorithm, load_model
 from clankers.policy import OnnxPolicy, check_policy
+from export_helpers import corrupt_graph, perturb_weight
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -102,18 +103,24 @@ def test_model_from_older_sb3_release_exports() -> None:
         out.unlink(missing_ok=True)
 
 
-def test_failed_check_writes_nothing(tiny_cartpole_model: Path, tmp_path: Path) -> None:
+def test_failed_check_writes_nothing(
+    tiny_cartpole_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corrupt_graph(monkeypatch, perturb_weight(1e-2))
     target = tmp_path / "never.onnx"
     with pytest.raises(ParityError, match="nothing was written"):
-        export_sb3(tiny_cartpole_model, target, n_samples=10, tolerance=-1.0)  # no graph can pass
+        export_sb3(tiny_cartpole_model, target, n_samples=200)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_check_keeps_previous_file(tiny_cartpole_model: Path, tmp_path: Path) -> None:
+def test_failed_check_keeps_previous_file(
+    tiny_cartpole_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corrupt_graph(monkeypatch, perturb_weight(1e-2))
     target = tmp_path / "policy.onnx"
     target.write_bytes(b"previous")
     with pytest.raises(ParityError):
-        export_sb3(tiny_cartpole_model, target, n_samples=10, tolerance=-1.0)
+        export_sb3(tiny_cartpole_model, target, n_samples=200)
     assert target.read_bytes() == b"previous"
 
 

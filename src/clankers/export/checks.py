@@ -59,7 +59,8 @@ def parity_line(parity: ParityResult) -> str:
     what = (
         f"{parity.mismatches} mismatches (exact)"
         if parity.discrete
-        else f"max |diff| = {parity.max_abs_diff:.3g} < {parity.tolerance:g}"
+        else f"max |diff| = {parity.max_abs_diff:.3g} ({parity.max_rel_diff:.3g} of the action scale) <= "
+        f"tolerance {parity.tolerance:g} relative ({parity.abs_tolerance:.3g} absolute)"
     )
     state = (
         f", LSTM state max |diff| {parity.max_state_diff:.3g}" if parity.max_state_diff is not None else ""
@@ -70,18 +71,31 @@ def parity_line(parity: ParityResult) -> str:
     )
 
 
-def parity_failure(parity: ParityResult) -> str:
+def parity_failure(parity: ParityResult) -> tuple[str, str]:
+    """The message and the hint of a failed parity check."""
     if parity.discrete and parity.mismatches:
         what = f"{parity.mismatches} of {parity.n_samples} discrete actions differ"
+        hint = "discrete actions must match exactly; the graph computes something else than the model"
     else:
-        what = f"differs by up to {parity.max_abs_diff:.3g} (tolerance {parity.tolerance:g})"
+        what = (
+            f"differs by up to {parity.max_abs_diff:.3g} absolute, {parity.max_rel_diff:.3g} of the action "
+            f"scale (tolerance {parity.tolerance:g} relative, {parity.abs_tolerance:.3g} absolute)"
+        )
+        hint = (
+            "float32 rounding stays far below the tolerance on a model's usual inputs; check that the "
+            "model and the VecNormalize file belong together, or raise --tolerance if the graph is known "
+            "to be right and the inputs are extreme"
+        )
     state = (
-        f"; LSTM state differs by {parity.max_state_diff:.3g}" if parity.max_state_diff is not None else ""
+        f"; LSTM state differs by {parity.max_state_diff:.3g} ({parity.max_state_rel_diff:.3g} relative)"
+        if parity.max_state_diff is not None
+        else ""
     )
-    return (
+    message = (
         f"the exported graph disagrees with SB3 predict(deterministic=True): {what}{state} on "
         f"{parity.n_samples} observations; nothing was written"
     )
+    return message, hint
 
 
 def closed_loop_line(loop: ClosedLoopResult) -> str:

@@ -1,4 +1,7 @@
-"""Which algorithm saved a model zip, read from the zip itself, and loading it with the right class.
+"""Which algorithm saved a model zip, named from the zip's own data, and the class that rebuilds it.
+
+(Reading the zip, old or new, is :mod:`clankers.export.source`'s job; ``detect_algorithm`` and
+``load_model`` here are shortcuts to it.)
 
 SB3 stores the policy *class* (cloudpickled) and the algorithm's constructor arguments in the zip's
 ``data``. Class names are ambiguous across algorithms (DQN, SAC and TD3 each define a class called
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clankers.errors import ExportError, UnsupportedModelError
+from clankers.errors import UnsupportedModelError
 
 #: Algorithm name -> (package, class). sb3-contrib entries are used only when sb3-contrib is installed.
 ALGORITHM_CLASSES: dict[str, tuple[str, str]] = {
@@ -49,6 +52,9 @@ _POLICY_MODULES: dict[str, str] = {
 #: Spellings accepted by ``--algo`` besides the canonical names.
 _ALIASES = {"RECURRENT_PPO": "RECURRENTPPO", "PPO_LSTM": "RECURRENTPPO", "QR-DQN": "QRDQN", "QR_DQN": "QRDQN"}
 
+#: Algorithms that save the same policy class (``--algo`` may choose within a family).
+_FAMILIES = {"A2C": "PPO", "TRPO": "PPO", "DDPG": "TD3"}
+
 #: Display names (the value written to the ``algorithm`` metadata key).
 DISPLAY_NAMES = {key: cls for key, (_, cls) in ALGORITHM_CLASSES.items()}
 
@@ -64,21 +70,10 @@ def canonical_algorithm(name: str) -> str:
     return key
 
 
-def read_zip_data(path: str | Path) -> Mapping[str, Any]:
-    """The ``data`` dictionary of an SB3 model zip, with typed errors for files that are not one."""
-    from stable_baselines3.common.save_util import load_from_zip_file
-
-    try:
-        data, _, _ = load_from_zip_file(str(path), load_data=True, device="cpu")
-    except FileNotFoundError as exc:
-        raise ExportError(f"model file {path} does not exist; pass the model.zip that SB3 saved") from exc
-    except Exception as exc:
-        raise ExportError(
-            f"{path} is not a Stable-Baselines3 model zip ({type(exc).__name__}: {exc})"
-        ) from exc
-    if data is None or "policy_class" not in data:
-        raise ExportError(f"{path} has no policy_class in its data; was it saved by SB3's model.save()?")
-    return data
+def family_of(algorithm: str) -> str:
+    """Algorithms whose zips share one policy class form a family (``--algo`` may pick within it)."""
+    key = canonical_algorithm(algorithm)
+    return _FAMILIES.get(key, key)
 
 
 def algorithm_from_data(data: Mapping[str, Any], label: str = "model") -> str:
@@ -112,7 +107,9 @@ def algorithm_from_data(data: Mapping[str, Any], label: str = "model") -> str:
 
 def detect_algorithm(path: str | Path) -> str:
     """Name the algorithm that saved ``path`` (a registry key such as ``PPO`` or ``RECURRENTPPO``)."""
-    return algorithm_from_data(read_zip_data(path), str(path))
+    from clankers.export.source import detect_algorithm as detect
+
+    return detect(path)
 
 
 def algorithm_class(algorithm: str) -> type:
@@ -131,10 +128,7 @@ def algorithm_class(algorithm: str) -> type:
 
 
 def load_model(path: str | Path, algo: str | None = None) -> Any:
-    """Load an SB3 model on the CPU, detecting its algorithm unless ``algo`` is given."""
-    key = canonical_algorithm(algo) if algo else detect_algorithm(path)
-    cls = algorithm_class(key)
-    try:
-        return cls.load(str(path), device="cpu")
-    except Exception as exc:
-        raise ExportError(f"{cls.__name__}.load({path}) failed: {type(exc).__name__}: {exc}") from exc
+    """Load an SB3 model on the CPU for acting (any SB3 version, gym or Gymnasium; no environment needed)."""
+    from clankers.export.source import load_model as load
+
+    return load(path, algo)

@@ -24,12 +24,17 @@ from torch import nn
 from clankers.errors import ExportError, UnsupportedModelError
 from clankers.export.vecnormalize import NormalizationStats
 
-#: Parity samples of an unbounded (or huge) Box dimension are drawn within ±this.
-UNBOUNDED_CLIP = 10.0
-#: Normalized dimensions are sampled over mean ± this many standard deviations (past the ±clip_obs clip).
-NORMALIZED_SPAN = 12.0
-#: Bounds beyond this magnitude are treated as infinite when sampling.
-HUGE_BOUND = 1e6
+# Parity observations come from where the model lived (see ``docs/export.md``, "Parity observations"):
+#: Normalized dimensions: the running statistics' mean ± this many standard deviations...
+STATS_SPAN = 3.0
+#: ...and in this fraction of the samples one dimension is pushed past the ``clip_obs`` clip (so a graph
+#: without the clip fails), to between clip_obs and OUTLIER_SPAN * clip_obs standard deviations.
+OUTLIER_FRACTION = 0.25
+OUTLIER_SPAN = 1.5
+#: Dimensions with neither statistics nor finite, sane bounds are sampled within ±this.
+UNBOUNDED_WINDOW = 5.0
+#: A bound beyond this magnitude is not a sampling range (float32-max "unbounded" markers and the like).
+SANE_BOUND = 1e3
 
 
 @dataclass
@@ -53,46 +58,48 @@ class ObservationInput:
         return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))) if self.transpose else x
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` random inputs in graph layout, covering the space (and the normalization clip)."""
+        """``n`` random inputs in graph layout from the model's operating region (see the constants)."""
         if self.image_layout is not None:
             low = np.broadcast_to(self.model_space.low, self.model_space.shape)
             high = np.broadcast_to(self.model_space.high, self.model_space.shape)
             x = rng.integers(low, high.astype(np.int64) + 1, size=(n, *self.model_space.shape))
             return self.from_model_layout(x.astype(self.dtype))
-        low, high = finite_bounds(self.model_space)
-        if self.normalization is not None:
-            # Raw values around the statistics, past the clip; within the raw bounds where they are known.
-            mean, std, _ = self.normalization
-            span_low, span_high = mean - NORMALIZED_SPAN * std, mean + NORMALIZED_SPAN * std
-            if self.raw_bounds_unknown:
-                low, high = span_low, span_high
-            else:
-                space_low = np.broadcast_to(self.model_space.low, self.model_space.shape).astype(np.float64)
-                space_high = np.broadcast_to(self.model_space.high, self.model_space.shape).astype(np.float64)
-                bounded_low = np.where(np.abs(space_low) < HUGE_BOUND, space_low, -np.inf)
-                bounded_high = np.where(np.abs(space_high) < HUGE_BOUND, space_high, np.inf)
-                new_low = np.maximum(bounded_low, span_low)
-                new_high = np.minimum(bounded_high, span_high)
-                sane = new_low <= new_high  # statistics outside the bounds: keep the bounds
-                low, high = np.where(sane, new_low, low), np.where(sane, new_high, high)
-        return rng.uniform(low, high, size=(n, *self.model_space.shape)).astype(np.float32)
+        shape = self.model_space.shape
+        if self.normalization is None:
+            low, high = finite_bounds(self.model_space)
+            return rng.uniform(low, high, size=(n, *shape)).astype(np.float32)
+        mean, std, clip = self.normalization
+        z = rng.uniform(-STATS_SPAN, STATS_SPAN, size=(n, *shape))
+        flat = z.reshape(n, -1)
+        rows = np.flatnonzero(rng.random(n) < OUTLIER_FRACTION)
+        if flat.shape[1] and len(rows):
+            columns = rng.integers(0, flat.shape[1], size=len(rows))
+            signs = rng.choice([-1.0, 1.0], size=len(rows))
+            flat[rows, columns] = signs * rng.uniform(clip, OUTLIER_SPAN * clip + 1.0, size=len(rows))
+        x = mean + z * std
+        if not self.raw_bounds_unknown:  # stay within the raw bounds where they are finite and sane
+            low = np.broadcast_to(self.model_space.low, shape).astype(np.float64)
+            high = np.broadcast_to(self.model_space.high, shape).astype(np.float64)
+            x = np.clip(
+                x,
+                np.where(np.abs(low) < SANE_BOUND, low, -np.inf),
+                np.where(np.abs(high) < SANE_BOUND, high, np.inf),
+            )
+        return x.astype(np.float32)
 
     def from_model_layout(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1))) if self.transpose else x
 
 
 def finite_bounds(space: gym.spaces.Box) -> tuple[np.ndarray, np.ndarray]:
-    """Sampling bounds of a Box: its own where finite, else a window of width 2 * UNBOUNDED_CLIP."""
+    """Sampling bounds of a Box: its own where finite and sane, else a window of width 2 * UNBOUNDED_WINDOW
+    (anchored at the one sane bound when there is one)."""
     low = np.broadcast_to(space.low, space.shape).astype(np.float64)
     high = np.broadcast_to(space.high, space.shape).astype(np.float64)
-    # float32-max style bounds (±3.4e38) mean "unbounded" too: sampling them would only probe overflow.
-    lo_fin, hi_fin = np.abs(low) < HUGE_BOUND, np.abs(high) < HUGE_BOUND
-    new_low = np.where(
-        lo_fin, low, np.where(hi_fin, np.minimum(high, UNBOUNDED_CLIP) - 2 * UNBOUNDED_CLIP, -UNBOUNDED_CLIP)
-    )
-    new_high = np.where(
-        hi_fin, high, np.where(lo_fin, np.maximum(low, -UNBOUNDED_CLIP) + 2 * UNBOUNDED_CLIP, UNBOUNDED_CLIP)
-    )
+    w = UNBOUNDED_WINDOW
+    lo_ok, hi_ok = np.abs(low) < SANE_BOUND, np.abs(high) < SANE_BOUND
+    new_low = np.where(lo_ok, low, np.where(hi_ok, np.minimum(high, w) - 2 * w, -w))
+    new_high = np.where(hi_ok, high, np.where(lo_ok, np.maximum(low, -w) + 2 * w, w))
     return new_low, new_high
 
 

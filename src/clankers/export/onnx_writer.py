@@ -18,10 +18,7 @@ import onnx
 import torch
 
 from clankers.errors import ExportError
-
-DEFAULT_OPSET = 17
-#: The torch exporters, in the order they are tried.
-EXPORTERS = ("torchscript", "dynamo")
+from clankers.export.options import DEFAULT_OPSET, EXPORTERS
 
 
 def model_opset(model: onnx.ModelProto) -> int:
