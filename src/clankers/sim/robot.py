@@ -20,6 +20,8 @@ effect (gear 0), which keeps action vectors one-entry-per-joint for every robot.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -408,6 +410,17 @@ def load_robot(
         base_position=base_position,
         description=description,
     )
+
+
+def place_floating(robot: Robot, offset: tuple[float, float, float]) -> Robot:
+    """``robot`` (floating) starting at ``base_position + offset``: a copy with its own model."""
+    if robot.base != "floating":
+        raise RobotDescriptionError(f"{robot.name} has a fixed base", hint="load it with base='floating'")
+    model = copy.copy(robot.model)
+    adr = int(model.jnt_qposadr[model.body_jntadr[robot.base_body]])
+    position = tuple(float(p + o) for p, o in zip(robot.base_position, offset, strict=True))
+    model.qpos0[adr : adr + 3] = position
+    return dataclasses.replace(robot, model=model, base_position=position)  # type: ignore[arg-type]
 
 
 def standing_height(model: mujoco.MjModel, layout: JointLayout, pose: np.ndarray, base_body: int) -> float:

@@ -29,7 +29,7 @@ from clankers.envs.tasks.observations import Observation
 from clankers.envs.tasks.rewards import RewardTerm
 from clankers.envs.tasks.terminations import TerminationTerm
 from clankers.errors import ConfigError
-from clankers.sim import SimConfig
+from clankers.sim import ActionConfig, SimConfig
 from clankers.sim.robot import ASSETS_DIR
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -43,11 +43,19 @@ def _ordered(value: Range, what: str) -> Range:
 
 
 class RobotConfig(Term):
-    """A robot of the scene. ``name`` prefixes its joints (``"left/j1_shoulder"``) when there are several."""
+    """A robot of the scene. ``name`` prefixes its joints (``"left/j1_shoulder"``) when there are several.
+
+    ``base``: ``"fixed"`` (welded to the world) or ``"floating"`` (free joint on a ground plane, starting
+    with its home pose standing on the ground, offset by ``position``); by default what the URDF declares.
+    ``home``: the default pose by joint name or glob (``{"*_calf_joint" = -1.85}``); start positions are
+    drawn around it and position actions are offsets from it. See ``docs/robots.md``.
+    """
 
     name: str = Field(pattern=_NAME)
     urdf: str
     position: Vector3 = (0.0, 0.0, 0.0)
+    base: Literal["fixed", "floating"] | None = None
+    home: dict[str, float] = Field(default_factory=dict)
 
 
 class PointConfig(Term):
@@ -144,6 +152,7 @@ class TaskConfig(Term):
     | `actuators`         | actuator per joint name or glob: a preset name or a table, see :mod:`clankers.sim.actuators` (joints not listed keep the ideal URDF-effort motor) |
 
     | `randomization`     | per-episode domain randomization, see :mod:`clankers.sim.randomization` (link masses, friction, damping, actuators, gravity, pushes, actuation noise) |
+    | `action`            | action semantics, see :mod:`clankers.sim.actions`: `kind` = `torque` (normalized, default), `position` (PD to home + scale * a) or `velocity`; `kp`, `kd`, `scale`, `armature`, `damping` per joint |
 
     Sensor noise is declared per observation term (``noise = ...``, see :mod:`clankers.sim.noise`).
     """
@@ -162,6 +171,7 @@ class TaskConfig(Term):
     success: Condition | None = None
     actuators: dict[str, Any] = Field(default_factory=dict)
     randomization: dict[str, Any] | None = None
+    action: ActionConfig = ActionConfig()
 
     @model_validator(mode="after")
     def _unique_names(self) -> TaskConfig:

@@ -107,11 +107,14 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / sim.control_dt)}
 
         self.scene: Scene = build_scene(
-            [PlacedRobot(r.name, Path(r.urdf), tuple(r.position)) for r in cfg.robots], sim, name=cfg.name
+            [PlacedRobot(r.name, Path(r.urdf), tuple(r.position), r.base, r.home) for r in cfg.robots],
+            sim,
+            name=cfg.name,
         )
         self.robot = self.scene.robot
         self.layout = self.robot.layout
-        self.sim = Simulation(self.robot, actuators=cfg.actuators or None)
+        self.sim = Simulation(self.robot, actuators=cfg.actuators or None, action=cfg.action)
+        self._home = self.robot.home_pose  # start positions are drawn around it
         self._control_dt = sim.control_dt
         self._episodes = EpisodeCounter()
         self.episode_seeds: EpisodeSeeds | None = None
@@ -285,7 +288,9 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         rng = episode.generator(START_STATE)
         low, high = self._start_low, self._start_high
         qpos = np.clip(
-            rng.uniform(low[0], high[0]), [j.lower for j in self.layout], [j.upper for j in self.layout]
+            self._home + rng.uniform(low[0], high[0]),
+            [j.lower for j in self.layout],
+            [j.upper for j in self.layout],
         )
         qvel = rng.uniform(low[1], high[1])
         self.sim.reset(qpos, qvel)

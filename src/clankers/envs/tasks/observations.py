@@ -16,6 +16,12 @@ terms without a robot last), so each robot's part is one contiguous slice
 | `point_to_target` | 3            | target minus point (m): the direction to move               |
 | `last_action`     | n            | the previous command                                        |
 | `sensor`          | per sensor   | a :mod:`clankers.sim.sensors` sensor: ``type = "imu"`` (accel, gyro), ``"pose"`` (position + quaternion), ``"contact_force"``, ``"range_finder"``, ``"joint_torque"`` |
+| `base_height`     | 1            | floating base height above the ground plane (m)             |
+| `base_orientation`| 4            | base quaternion w, x, y, z                                  |
+| `projected_gravity`| 3           | gravity direction in the base frame ((0, 0, -1) upright)    |
+| `base_linear_velocity` | 3       | base linear velocity, base frame (m/s)                      |
+| `base_angular_velocity` | 3      | base angular velocity, base frame (rad/s)                   |
+| `foot_contacts`   | len(links)   | 1.0 per link (``links = [...]``) touching anything, else 0.0 |
 | `python`          | ``size``     | ``func(state, **params)`` (``func = "module:function"``), entries ``"<name>.0"``, ``"<name>.1"``...; or a kind registered with :func:`clankers.envs.tasks.register_term` |
 
 ``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
@@ -29,7 +35,7 @@ generator; rewards and terminations always see the true state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field
@@ -295,6 +301,83 @@ class FunctionObservation(FunctionTerm, _ObservationTerm):
         return write
 
 
+class _BaseTerm(_ObservationTerm):
+    """A floating base's state (:class:`clankers.sim.base.FloatingBase`), body frame where it has one."""
+
+    robot: str | None = None
+    _quantity: ClassVar[str] = ""
+    _axes: ClassVar[tuple[str, ...]] = ("x", "y", "z")
+
+    def owner(self, state: TaskState) -> str | None:
+        return self.robot if self.robot is not None or len(state.scene.robot_names) > 1 else None
+
+    def names(self, state: TaskState) -> list[str]:
+        self._base(state)
+        return [f"base.{self._quantity}" + (f".{a}" if a else "") for a in self._axes]
+
+    def _base(self, state: TaskState):  # type: ignore[no-untyped-def]
+        state.scene.resolve_robot(self.robot)
+        base = getattr(state.sim, "base", None)
+        if base is None:
+            raise ConfigError(
+                f'observation {self.kind!r} needs a floating base; set base = "floating" on the robot'  # type: ignore[attr-defined]
+            )
+        return base
+
+    def bind(self, state: TaskState) -> Writer:
+        base, sim, quantity = self._base(state), state.sim, self._quantity
+        return lambda out: base.write(quantity, sim.data, out)
+
+
+class BaseHeight(_BaseTerm):
+    kind: Literal["base_height"] = "base_height"
+    _quantity = "height"
+    _axes = ("",)
+
+
+class BaseOrientation(_BaseTerm):
+    kind: Literal["base_orientation"] = "base_orientation"
+    _quantity = "orientation"
+    _axes = ("w", "x", "y", "z")
+
+
+class ProjectedGravity(_BaseTerm):
+    kind: Literal["projected_gravity"] = "projected_gravity"
+    _quantity = "projected_gravity"
+
+
+class BaseLinearVelocity(_BaseTerm):
+    kind: Literal["base_linear_velocity"] = "base_linear_velocity"
+    _quantity = "linear_velocity"
+
+
+class BaseAngularVelocity(_BaseTerm):
+    kind: Literal["base_angular_velocity"] = "base_angular_velocity"
+    _quantity = "angular_velocity"
+
+
+class FootContacts(_ObservationTerm):
+    """1.0 for each of ``links`` whose collision geometry touches anything (the ground), else 0.0."""
+
+    kind: Literal["foot_contacts"] = "foot_contacts"
+    links: list[str] = Field(min_length=1)
+    robot: str | None = None
+
+    def owner(self, state: TaskState) -> str | None:
+        return self.robot if self.robot is not None or len(state.scene.robot_names) > 1 else None
+
+    def names(self, state: TaskState) -> list[str]:
+        return [f"{link}.contact" for link in self.links]
+
+    def bind(self, state: TaskState) -> Writer:
+        from clankers.sim.base import ContactSet
+
+        scene = state.scene
+        prefix = scene.prefixes[scene.resolve_robot(self.robot)]
+        contacts, sim = ContactSet(state.sim.model, self.links, prefix), state.sim
+        return lambda out: contacts.write(sim.data, out)
+
+
 for _model in (
     JointPosition,
     JointVelocity,
@@ -305,6 +388,12 @@ for _model in (
     PointToTarget,
     LastAction,
     SensorObservation,
+    BaseHeight,
+    BaseOrientation,
+    ProjectedGravity,
+    BaseLinearVelocity,
+    BaseAngularVelocity,
+    FootContacts,
 ):
     OBSERVATIONS.add_model(_model)
 OBSERVATIONS.function_model = FunctionObservation

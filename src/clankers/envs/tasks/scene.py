@@ -15,9 +15,10 @@ trained on one arm drive either arm of a two-arm scene.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import mujoco
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from clankers.errors import ConfigError, RobotDescriptionError
 from clankers.render.scene import decorate_spec, place_floor
 from clankers.sim import JointInfo, JointLayout, Robot, SimConfig, load_robot
-from clankers.sim.robot import INTEGRATORS, robot_spec
+from clankers.sim.robot import INTEGRATORS, place_floating, robot_spec
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class PlacedRobot:
     name: str
     urdf: Path
     position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    base: Literal["fixed", "floating"] | None = None  # None: what the URDF declares
+    home: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,16 +131,30 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     names = [r.name for r in robots]
     if len(set(names)) != len(names):
         raise ConfigError(f"robot names must be unique, got {names}; rename one of them")
-    alone = len(robots) == 1 and tuple(robots[0].position) == (0.0, 0.0, 0.0)
+    # A lone floating robot stays alone wherever it starts: its position offsets the free joint.
+    alone = len(robots) == 1 and (
+        tuple(robots[0].position) == (0.0, 0.0, 0.0) or robots[0].base == "floating"
+    )
     # Floor, sky and lights (clankers.render.scene): visual only, so the physics is the same without them.
-    singles = [load_robot(r.urdf, config, scenery=decorate_spec if alone else None) for r in robots]
+    singles = [
+        load_robot(r.urdf, config, base=r.base, home=r.home, scenery=decorate_spec if alone else None)
+        for r in robots
+    ]
     if alone:
         only = singles[0]
         place_floor(only.model)
+        if only.base == "floating" and any(robots[0].position):
+            only = place_floating(only, tuple(robots[0].position))  # type: ignore[arg-type]
         return Scene(
             only, (robots[0].name,), {robots[0].name: ""}, {robots[0].name: slice(0, len(only.layout))}
         )
 
+    floating = [r.name for r, s in zip(robots, singles, strict=True) if s.base == "floating"]
+    if floating:
+        raise ConfigError(
+            f"robots {floating} have floating bases; a scene of several robots supports fixed bases only",
+            hint='simulate the floating robot alone, or give it base = "fixed"',
+        )
     world = mujoco.MjSpec()
     world.modelname = name
     world.option.timestep = config.physics_dt
@@ -172,10 +189,16 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
                     qpos_index=int(model.jnt_qposadr[jid]),
                     qvel_index=int(model.jnt_dofadr[jid]),
                     actuator_index=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, f"{full}_motor"),
+                    velocity_limit=joint.velocity_limit,
                 )
             )
         slices[placed.name] = slice(start, len(joints))
     robot = Robot(
-        name=name, model=model, layout=JointLayout(tuple(joints)), config=config, source=robots[0].urdf
+        name=name,
+        model=model,
+        layout=JointLayout(tuple(joints)),
+        config=config,
+        source=robots[0].urdf,
+        home=np.concatenate([s.home_pose for s in singles]),
     )
     return Scene(robot, tuple(names), {n: f"{n}/" for n in names}, slices)
