@@ -413,7 +413,21 @@ def run(
         False, "--json", help="Print the evaluation as JSON to stdout (only it)."
     ),
     json_out: Path = typer.Option(None, "--json-out", help="Also write the evaluation as JSON to this file."),
-    record: Path = typer.Option(None, help="Record every step (obs, action, reward) to this MCAP file."),
+    record: Path = typer.Option(
+        None,
+        help="Record every step to this MCAP file: physics state, obs, action, reward (replayable; "
+        "Foxglove shows the robot).",
+    ),
+    video: Path = typer.Option(
+        None, "--video", help="Film the episodes into this .mp4 or .gif (frames at the control rate)."
+    ),
+    video_fps: float = typer.Option(
+        None, "--video-fps", help="Frames per second of --video (<= control rate)."
+    ),
+    video_size: str = typer.Option("640x480", "--video-size", help="WIDTHxHEIGHT of --video frames."),
+    overlay: bool = typer.Option(
+        False, "--overlay", help="Write episode, step, return and action on --video."
+    ),
     remote: str = typer.Option(
         None, help="HOST:PORT of a clankers wire-protocol server (a simulator or a robot bridge) to run on."
     ),
@@ -437,6 +451,10 @@ def run(
     make = _env_factory(env, remote, {"token_file": token_file, "tls": tls, "ca_file": ca_file})
     with _remote_errors(remote, env):
         first_env = make()
+        if video is not None or record is not None:
+            first_env, recorder = _watched(
+                first_env, env, remote, video, record, video_fps, video_size, overlay
+            )
         act, reset = _load_policy(spec, first_env, env, seed)
         evaluation = evaluate(
             act,
@@ -496,10 +514,52 @@ def run(
         )
     _emit_json(summary, json_output, json_out)
     if record is not None:
-        from clankers.envs.recording import write_mcap
+        from clankers.envs.recording import write_recording
 
-        write_mcap(evaluation, record, {"policy": spec, "seed": str(seed), "episodes": str(episodes)})
+        info = {"task": env, "policy": spec, "seed": str(seed), "episodes": str(episodes)}
+        write_recording(record, recorder.finish(), first_env, info)
         say(f"recorded {sum(e.length for e in evaluation.episodes)} steps to {record}")
+    if video is not None:
+        say(f"video: {video}")
+
+
+def _watched(
+    env: Any,
+    task: str,
+    remote: str | None,
+    video: Path | None,
+    record: Path | None,
+    fps: float | None,
+    size: str,
+    overlay: bool,
+) -> tuple[Any, Any]:
+    """``env`` (rebuilt to render when filming) wrapped to film and/or record; and the state recorder."""
+    from clankers.envs import make_env
+    from clankers.envs.recording import StateRecorder
+    from clankers.render.video import VideoRecorder
+
+    if remote is not None:
+        raise ConfigError(
+            "--video and --record need the simulation here, not a --remote one",
+            hint="drop --remote, or record on the server's side",
+        )
+    recorder = None
+    if video is not None:
+        width, height = _size(size)
+        env.close()
+        env = make_env(task, render_mode="rgb_array", width=width, height=height)
+    if record is not None:
+        env = recorder = StateRecorder(env)
+    if video is not None:
+        env = VideoRecorder(env, video, fps=fps, overlay=overlay)
+    return env, recorder
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise ConfigError(f"video size {text!r} is not WIDTHxHEIGHT", hint="e.g. --video-size 640x480")
+    return int(width), int(height)
 
 
 def _invocation(ctx: typer.Context) -> dict[str, Any]:
@@ -633,6 +693,35 @@ def demo(
     console.print(table)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    recording: Path = typer.Argument(..., help="A recording (.mcap) written by `clankers run --record`."),
+    video: Path = typer.Option(..., "--video", help="Video to write (.mp4 or .gif)."),
+    episodes: str = typer.Option(None, help="Episodes to replay, e.g. 0,2 (default: all)."),
+    video_fps: float = typer.Option(None, "--video-fps", help="Frames per second (<= the control rate)."),
+    video_size: str = typer.Option("640x480", "--video-size", help="WIDTHxHEIGHT of the frames."),
+    overlay: bool = typer.Option(
+        False, "--overlay", help="Write episode, step, return and action on frames."
+    ),
+) -> None:
+    """Render a recording again from its recorded states (no re-simulation) into a video."""
+    from clankers.viz.replay import replay_video
+
+    chosen = None
+    if episodes:
+        try:
+            chosen = [int(e) for e in episodes.split(",")]
+        except ValueError as err:
+            raise ConfigError(
+                f"--episodes {episodes!r} is not a list of integers", hint="e.g. --episodes 0,2"
+            ) from err
+    width, height = _size(video_size)
+    result = replay_video(
+        recording, video, episodes=chosen, fps=video_fps, overlay=overlay, width=width, height=height
+    )
+    console.print(f"replayed {len(result.episodes)} episodes, {result.frames} frames: {result.path}")
 
 
 @contextmanager

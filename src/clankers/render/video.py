@@ -5,15 +5,18 @@ a long run never holds its frames in memory (a GIF is the exception: Pillow writ
 The file appears atomically when the writer closes (temporary name, then rename).
 
 :func:`draw_overlay` writes a few lines of text (step, return, action) into the corner of a frame.
+:class:`Film` decides which states of an episode become frames; :class:`VideoRecorder` films a
+Gymnasium environment with it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from clankers.errors import ConfigError
@@ -149,3 +152,104 @@ def overlay_lines(episode: int, step: int, episode_return: float, action: np.nda
         shown = " ".join(f"{v:+.2f}" for v in values[:8]) + (" ..." if values.size > 8 else "")
         lines.append(f"action {shown}")
     return lines
+
+
+class Film:
+    """Frames of episodes into one video: which steps get a frame, the overlay, the encoder.
+
+    Both a live run (:class:`VideoRecorder`) and a replay of a recording (:mod:`clankers.viz.replay`)
+    call :meth:`capture` after putting the simulation in a state, so the same states give the same
+    frames. ``fps=None`` films every control step (``fps`` = the control rate); a lower ``fps`` films
+    the first step at or after each ``1/fps`` boundary of simulated time.
+    """
+
+    def __init__(
+        self, path: str | Path, control_dt: float, fps: float | None = None, overlay: bool = False
+    ) -> None:
+        rate = 1.0 / control_dt
+        self.fps = rate if fps is None else min(float(fps), rate)
+        self.control_dt = control_dt
+        self.overlay = overlay
+        self.writer = VideoWriter(path, self.fps)
+        self.episode = -1
+        self._next_time = 0.0
+
+    def start_episode(self, index: int | None = None) -> None:
+        self.episode = self.episode + 1 if index is None else index
+        self._next_time = 0.0
+
+    def wants(self, step: int) -> bool:
+        """Whether step ``step`` of the current episode (0 = after reset) gets a frame."""
+        return step * self.control_dt >= self._next_time - 1e-9
+
+    def capture(
+        self,
+        render: Callable[[], np.ndarray],
+        step: int,
+        episode_return: float = 0.0,
+        action: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Render, overlay and write the frame of ``step`` if it is filmed; return it (or ``None``)."""
+        if not self.wants(step):
+            return None
+        self._next_time += 1.0 / self.fps
+        frame = render()
+        if self.overlay:
+            frame = draw_overlay(frame, overlay_lines(self.episode, step, episode_return, action))
+        self.writer.write(frame)
+        return frame
+
+    def close(self) -> Path:
+        return self.writer.close()
+
+
+class VideoRecorder(gym.Wrapper):
+    """Film every episode of a ``render_mode="rgb_array"`` environment into one video file.
+
+    Frames come at the control rate (or ``fps``, see :class:`Film`), after the reset and after each
+    step; ``keep=True`` also keeps them in :attr:`frames` (tests compare them with a replay's).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        path: str | Path,
+        fps: float | None = None,
+        overlay: bool = False,
+        keep: bool = False,
+    ) -> None:
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ConfigError(
+                f"filming needs render_mode='rgb_array', the env has {env.render_mode!r}; "
+                "make it with gym.make(id, render_mode='rgb_array')"
+            )
+        dt = float(getattr(env.unwrapped, "dt", 0.0) or 1.0 / env.metadata.get("render_fps", 30))
+        self.film = Film(path, dt, fps, overlay)
+        self.keep = keep
+        self.frames: list[np.ndarray] = []
+        self._step = 0
+        self._return = 0.0
+
+    def _capture(self, action: np.ndarray | None) -> None:
+        frame = self.film.capture(self.env.render, self._step, self._return, action)  # type: ignore[arg-type]
+        if frame is not None and self.keep:
+            self.frames.append(frame)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self.film.start_episode()
+        self._step, self._return = 0, 0.0
+        self._capture(None)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._step += 1
+        self._return += float(reward)
+        self._capture(np.asarray(action))
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.film.close()
+        super().close()

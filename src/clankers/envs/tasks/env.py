@@ -326,13 +326,12 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._rendering.render(self.sim.model, self.sim.data)
 
     def _markers(self) -> list[Marker]:
-        """Targets (red) and tracked points (green) as visual-only spheres for rendering."""
+        """Targets as visual-only red spheres for rendering. (They are set at reset, so a replay that
+        resets with the episode's seed and then only sets joint states draws the same picture.)"""
         state = getattr(self, "state", None)
         if state is None:
             return []
-        return [Marker(p, (0.9, 0.15, 0.15, 0.8), 0.03) for p in state.targets.values()] + [
-            Marker(p, (0.15, 0.8, 0.2, 0.8), 0.02) for p in state.points.values()
-        ]
+        return [Marker(p, (0.9, 0.15, 0.15, 0.8), 0.03) for p in state.targets.values()]
 
     def close(self) -> None:
         self._rendering.close()
