@@ -59,12 +59,6 @@ def fail(err: ClankersError, *, as_json: bool = False, fields: dict[str, Any] | 
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _fail(err: ClankersError, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Older name of :func:`fail` (kept while the commands move to raising)."""
-    fail(err)
-    return typer.Exit(code)
-
-
 def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a command so a ClankersError it raises leaves through :func:`fail` (the one error path)."""
 
@@ -242,6 +236,12 @@ def train(
         None, "--num-envs", help="Parallel environments (default: the task's recipe)."
     ),
     n_envs: int = typer.Option(None, "--n-envs", hidden=True, help="Deprecated name of --num-envs."),
+    video_every: int = typer.Option(
+        None,
+        "--video-every",
+        min=1,
+        help="Film one deterministic episode every N env steps (and at the end) into <out>/videos/.",
+    ),
     settings: list[str] = typer.Option(
         None,
         "--set",
@@ -293,7 +293,14 @@ def train(
         )
     try:
         with _progress_bar(f"training {config.task}", config.total_timesteps) as update:
-            result = run_training(config, out, progress=update, resume=resume, invocation=_invocation(ctx))
+            callbacks = []
+            if video_every is not None:
+                from clankers.viz.training import video_every as filming
+
+                callbacks.append(filming(config.task, video_every, out / "videos", seed=config.seed))
+            result = run_training(
+                config, out, progress=update, resume=resume, invocation=_invocation(ctx), callbacks=callbacks
+            )
     except KeyboardInterrupt as err:
         err_console.print(
             f"interrupted; `clankers train {config.task} --out {out} --resume` continues from the last "
@@ -428,6 +435,12 @@ def run(
     overlay: bool = typer.Option(
         False, "--overlay", help="Write episode, step, return and action on --video."
     ),
+    plot: Path = typer.Option(
+        None,
+        "--plot",
+        help="Plot the first episodes' trajectories (observations, actions over time; the SB3 model "
+        "overlaid with --compare) to this PNG.",
+    ),
     remote: str = typer.Option(
         None, help="HOST:PORT of a clankers wire-protocol server (a simulator or a robot bridge) to run on."
     ),
@@ -461,7 +474,7 @@ def run(
             env,
             episodes,
             seed,
-            record=compare is not None or record is not None,
+            record=compare is not None or record is not None or plot is not None,
             env_factory=lambda: first_env,
             on_reset=reset,
         )
@@ -521,6 +534,22 @@ def run(
         say(f"recorded {sum(e.length for e in evaluation.episodes)} steps to {record}")
     if video is not None:
         say(f"video: {video}")
+    if plot is not None:
+        from clankers.viz.plots import plot_trajectories
+
+        runs = {str(spec): evaluation}
+        if compare is not None:
+            runs["SB3 predict"] = reference
+        raw = first_env.unwrapped
+        plot_trajectories(
+            runs,
+            plot,
+            observation_names=getattr(raw, "observation_names", None),
+            action_names=getattr(getattr(raw, "layout", None), "names", None),
+            episodes=tuple(range(min(3, episodes))),
+            title=f"{spec} on {env}",
+        )
+        say(f"trajectories: {plot}")
 
 
 def _watched(
@@ -671,20 +700,16 @@ def demo(
     from rich.table import Table
 
     from clankers.demo import run_demo
-    from clankers.errors import ClankersError
 
-    try:
-        with _progress_bar("training cartpole", timesteps) as update:
-            summary = run_demo(
-                Path("runs") / name,
-                seed=seed,
-                timesteps=timesteps,
-                episodes=episodes,
-                progress=update,
-                log=console.print,
-            )
-    except ClankersError as err:
-        raise _fail(err) from err
+    with _progress_bar("training cartpole", timesteps) as update:
+        summary = run_demo(
+            Path("runs") / name,
+            seed=seed,
+            timesteps=timesteps,
+            episodes=episodes,
+            progress=update,
+            log=console.print,
+        )
     table = Table(title=f"clankers demo: runs/{name}")
     table.add_column("stage")
     table.add_column("result")
@@ -692,7 +717,7 @@ def demo(
         table.add_row(stage, result)
     console.print(table)
     if not summary.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_NO)
 
 
 @app.command()
