@@ -322,7 +322,7 @@ def load_robot(
         ConfigError: a ``home`` key that matches no joint.
     """
     config = config or SimConfig()
-    description = read_urdf(urdf, package_dirs=package_dirs, visual=visual)
+    description = read_urdf(urdf, package_dirs=package_dirs, visual=visual, base=base)
     path = description.path
     if base is None:
         base = "floating" if description.floating_root else "fixed"

@@ -331,6 +331,7 @@ def read_urdf(
     *,
     package_dirs: Mapping[str, str | Path] | None = None,
     visual: bool = True,
+    base: str | None = None,
 ) -> UrdfDescription:
     """Read, clean and repair a URDF for MuJoCo (see the module docstring for every rule).
 
@@ -340,6 +341,8 @@ def read_urdf(
             searched before ``ROS_PACKAGE_PATH`` and the folders above the URDF.
         visual: keep visual geometry (for rendering); ``False`` drops it, which also skips converting
             visual-only meshes.
+        base: ``"floating"`` makes the root link a moving body (it then needs mass too); ``None``
+            follows the URDF's own floating joint.
 
     Raises:
         RobotDescriptionError: missing or unreadable file, a structure MuJoCo cannot simulate, or a
@@ -574,13 +577,16 @@ def read_urdf(
             return True
         return any(massive(child) for child in fixed_children.get(name, []))
 
-    for joint in joints.values():
-        if joint.type != "fixed" and not massive(joint.child):
+    moving = [(j.child, f"joint {j.name!r}") for j in joints.values() if j.type != "fixed"]
+    if base == "floating" or (base is None and floating_root):
+        moving.append((root_link, "the floating base's free joint"))
+    for child, mover in moving:
+        if not massive(child):
             notes.append(
-                f"link {joint.child!r} is moved by joint {joint.name!r} but has no mass; given 1 g and "
+                f"link {child!r} is moved by {mover} but has no mass; given 1 g and "
                 "1e-7 kg m^2 (MuJoCo needs mass on moving bodies)"
             )
-            inertial = ET.SubElement(by_name[joint.child], "inertial")
+            inertial = ET.SubElement(by_name[child], "inertial")
             ET.SubElement(inertial, "mass", value="0.001")
             ET.SubElement(inertial, "inertia", ixx="1e-7", iyy="1e-7", izz="1e-7", ixy="0", ixz="0", iyz="0")
 
