@@ -159,9 +159,17 @@ def read_zip(path: str | Path) -> ZipContents:
             f"model file {path} does not exist",
             hint="pass the model.zip that SB3 saved (or an experiment folder holding it)",
         )
+    if path.is_dir():
+        raise ExportError(
+            f"{path} is a folder, not a model zip", hint="pass the zip inside it, or export the folder itself"
+        )
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
+        with open(path, "rb") as handle:
+            damaged = handle.read(4) == b"PK\x03\x04"  # a zip's first member header, but no directory
+        if damaged:
+            raise ExportError(f"{path} is a truncated or damaged zip archive ({exc})", hint=_RESAVE) from exc
         raise ExportError(
             f"{path} is not a Stable-Baselines3 model zip (not a zip archive: {exc})",
             hint="pass the model.zip that SB3's model.save() wrote",
