@@ -9,9 +9,10 @@ RL Baselines3 Zoo (and the Hugging Face copies of its agents) keep one experimen
             config.yml                  # hyperparameters: normalize, frame_stack, env_wrapper, ...
             vecnormalize.pkl            # VecNormalize statistics (Hugging Face: vec_normalize.pkl)
 
-The model is ``<env id>.zip`` when present, else the only zip that is not a checkpoint or
-``best_model.zip``, else the only zip at all; ambiguity is an error that lists the candidates. The
-statistics are the ``vecnormalize.pkl`` / ``vec_normalize.pkl`` beside the model or in a subfolder. A
+Hugging Face copies (``sb3/ppo-HalfCheetah-v3``) hold ``ppo-HalfCheetah-v3.zip``, ``config.yml`` and
+``vec_normalize.pkl`` side by side. The model is ``<env id>.zip`` (or ``<algo>-<env id>.zip``) when
+present, else the only zip that is not a checkpoint or ``best_model.zip``, else the only zip at all;
+ambiguity is an error that lists the candidates. The statistics are the ``vecnormalize.pkl`` / ``vec_normalize.pkl`` beside the model or in a subfolder. A
 config that says the model was trained behind ``VecNormalize`` while no statistics are found is an error:
 exporting without them gives a policy that acts on the wrong scale. What was used is reported.
 """
@@ -30,6 +31,12 @@ from clankers.errors import ExportError
 STATS_NAMES = ("vecnormalize.pkl", "vec_normalize.pkl")
 _CHECKPOINT = re.compile(r"(^rl_model_.*_steps|_steps)\.zip$")
 _RUN_SUFFIX = re.compile(r"_\d+$")
+#: Hugging Face copies of zoo agents live in folders named ``<algo>-<env id>``.
+_HUB_NAME = re.compile(
+    r"^(a2c|ppo|sac|td3|ddpg|dqn|qrdqn|tqc|trpo|ars|crossq|her|ppo_lstm|recurrentppo)-(.+)$", re.I
+)
+#: Zips in such folders that are not models.
+_NOT_MODELS = ("train_eval_metrics.zip",)
 MAX_DEPTH = 2
 
 
@@ -69,7 +76,7 @@ def resolve_folder(root: Path, explicit_stats: bool = False) -> ExperimentFolder
     args = _first(files, "args.yml")
     config = _first(files, "config.yml")
     env_id = _env_id(args, root)
-    model = _pick_model(root, [f for f in files if f.suffix == ".zip"], env_id)
+    model = _pick_model(root, [f for f in files if f.suffix == ".zip" and f.name not in _NOT_MODELS], env_id)
     folder = ExperimentFolder(root=root, model=model, config=config, env_id=env_id)
     folder.notes.append(f"experiment folder {root}: model {model.relative_to(root)}")
     if env_id:
@@ -114,6 +121,8 @@ def _env_id(args: Path | None, root: Path) -> str | None:
         if isinstance(env, str) and env:
             return env
     name = _RUN_SUFFIX.sub("", root.name)
+    hub = _HUB_NAME.match(name)
+    name = hub.group(2) if hub else name
     return name if "-v" in name else None
 
 
