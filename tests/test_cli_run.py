@@ -67,11 +67,13 @@ def test_run_compare_with_sb3_model(
 
 
 def test_run_imports_no_torch(tiny_cartpole_policy: Path) -> None:
+    """Neither the ONNX runtime path nor the baselines (here: random) import torch or SB3."""
+    args = ["run", str(tiny_cartpole_policy), "--episodes", "2", "--baseline", "random"]
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from clankers.cli import app\n"
-        f"r = CliRunner().invoke(app, ['run', {str(tiny_cartpole_policy)!r}, '--episodes', '2'])\n"
+        f"r = CliRunner().invoke(app, {args!r})\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'stable_baselines3'))\n"
         "print('HEAVY', heavy)\n"
