@@ -537,7 +537,7 @@ def run(
     if plot is not None:
         from clankers.viz.plots import plot_trajectories
 
-        runs = {str(spec): evaluation}
+        runs = {Path(str(spec)).name: evaluation}
         if compare is not None:
             runs["SB3 predict"] = reference
         raw = first_env.unwrapped

@@ -110,6 +110,7 @@ def run_demo(
     }
     (out_dir / "evaluation.json").write_text(json.dumps(summary.run, indent=2))
     plot_evaluation(onnx_run.returns, sb3_run.returns, out_dir / "evaluation_returns.png")
+    _look(policy_path, onnx_run, sb3_run, out_dir, seed, log)
     stages = {
         "train": summary.train,
         "export": summary.export,
@@ -129,10 +130,32 @@ def run_demo(
             "check": "check.json",
             "evaluation": "evaluation.json",
             "summary": "summary.json",
+            "trajectories": "trajectories.png",
+            "video": "policy.mp4",
         },
     )
     manifest.write()
     return summary
+
+
+def _look(policy_path: Path, onnx_run: Any, sb3_run: Any, out_dir: Path, seed: int, log: Any) -> None:
+    """What a person looks at: the first episode's trajectories (ONNX over SB3) and a video of the
+    ONNX policy (one episode, seed ``seed``, frames at the control rate with an overlay)."""
+    from clankers.envs import make_env
+    from clankers.policy import OnnxPolicy
+    from clankers.viz.plots import plot_trajectories
+    from clankers.viz.training import film_policy
+
+    env = make_env(TASK).unwrapped
+    plot_trajectories(
+        {"ONNX (onnxruntime)": onnx_run, "SB3 predict": sb3_run},
+        out_dir / "trajectories.png",
+        observation_names=env.observation_names,
+        action_names=env.layout.names,
+        title=f"{TASK}: episode 0, ONNX policy over the SB3 model",
+    )
+    film_policy(OnnxPolicy(policy_path).act, TASK, out_dir / "policy.mp4", seed=seed)
+    log(f"video: {out_dir / 'policy.mp4'}")
 
 
 def plot_evaluation(onnx_returns: Any, sb3_returns: Any, path: Path) -> Path:

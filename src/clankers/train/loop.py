@@ -34,7 +34,7 @@ import copy
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,7 @@ def train(
     *,
     resume: bool = False,
     invocation: dict[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train ``config.task`` with ``config.algo``; write the run's outputs to ``out_dir`` (created).
 
@@ -119,6 +120,8 @@ def train(
             ``checkpoint_every``).
         invocation: how the run was asked for, beyond the process's command line (the CLI passes its
             parsed options); recorded in the manifest's session entry.
+        callbacks: more SB3 callbacks to run beside the loop's own (e.g. evaluation videos,
+            :class:`clankers.viz.training.VideoEvery`).
     """
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -211,7 +214,7 @@ def train(
     try:
         model.learn(
             total_timesteps=config.total_timesteps - start_steps,
-            callback=_Loop(),
+            callback=[_Loop(), *callbacks],
             reset_num_timesteps=folder is None,
         )
         if solved_at:  # undo the gradient updates SB3 ran after the solving evaluation
