@@ -125,3 +125,14 @@ def test_manifest_says_what_went_in(tmp_path: Path) -> None:
     assert isinstance(manifest["sessions"][0]["command"], list)
     assert manifest["results"]["env_steps"] == 128 and manifest["wall_time_s"] > 0
     assert not (tmp_path / "checkpoints").exists()  # checkpoint_every=None: no checkpoints
+
+
+def test_a_failed_run_says_so_in_its_manifest(tmp_path: Path) -> None:
+    def explode(steps: int, total: int, status: str) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        train(_ppo(total=256).replace(checkpoint_every=None), tmp_path, progress=explode)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["error"] == "RuntimeError: boom"
+    assert manifest["sessions"][0]["to_steps"] == 128

@@ -224,9 +224,13 @@ def train(
             evaluate(model.num_timesteps)
         if config.checkpoint_every is not None:
             checkpoint()  # the final state: `--resume --timesteps N` trains a finished run further
-    except BaseException:
+    except BaseException as err:
         wall = time.perf_counter() - session_start
-        manifest.end("interrupted", wall_time_s=wall, to_steps=int(model.num_timesteps))
+        steps = int(model.num_timesteps)
+        if isinstance(err, KeyboardInterrupt):
+            manifest.end("interrupted", wall_time_s=wall, to_steps=steps)
+        else:
+            manifest.end("failed", wall_time_s=wall, to_steps=steps, error=f"{type(err).__name__}: {err}")
         env.close()
         eval_env.close()
         raise

@@ -129,6 +129,7 @@ class RunManifest:
         data: dict[str, Any] = {}
         if resume and path.is_file():
             data = json.loads(path.read_text())
+        data.pop("error", None)  # of an earlier, failed session
         if not data:
             data = {"manifest_version": MANIFEST_VERSION, "kind": kind, "sessions": []}
         data.update(
@@ -161,7 +162,8 @@ class RunManifest:
         return cls(folder, json.loads((Path(folder) / MANIFEST).read_text()))
 
     def end(self, status: str, *, wall_time_s: float, to_steps: int | None = None, **extra: Any) -> None:
-        """Close the current session with ``status`` ("finished", "interrupted", "failed") and write."""
+        """Close the current session with ``status`` ("finished", "interrupted", "failed") and write;
+        ``extra`` keys (``results``, ``error``, ...) go to the top level."""
         session = self.data["sessions"][-1]
         session["wall_time_s"] = round(wall_time_s, 3)
         if to_steps is not None:
