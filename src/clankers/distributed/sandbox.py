@@ -17,6 +17,7 @@ Two pieces:
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -75,7 +76,16 @@ def run_in_sandbox(
             "cannot create a private network namespace here (unshare --net failed)",
             hint="run as root, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
         )
-    full_env = {**os.environ, **(env or {}), SANDBOX_ENV: "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        SANDBOX_ENV: "1",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # Token authentication with a fresh token for this sandbox, given to every process through the
+        # environment: nothing is read from or written to ~/.ray (Ray's default token file).
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     script = 'ip link set lo up && exec "$@"'
     return subprocess.run(
         [*prefix, "sh", "-c", script, "sandbox", *argv],
@@ -126,15 +136,21 @@ class LocalCluster:
             f"--object-store-memory={self.object_store_bytes}",
             "--disable-usage-stats",
         ]
-        result = subprocess.run(
-            [self._ray, "start", *args, *common],
-            capture_output=True,
-            text=True,
-            timeout=self.start_timeout,
-            check=False,
-        )
+        # Output to a file, never a pipe: the daemons `ray start` leaves behind inherit its stdout and
+        # would die of SIGPIPE once a pipe's reader is gone.
+        log_path = Path(self.temp_dir) / "ray-start.log"
+        with open(log_path, "a") as log:
+            result = subprocess.run(
+                [self._ray, "start", *args, *common],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=self.start_timeout,
+                check=False,
+            )
         if result.returncode != 0:
-            raise RuntimeError(f"`ray start {' '.join(args)}` failed:\n{result.stdout}\n{result.stderr}")
+            tail = log_path.read_text()[-4000:]
+            raise RuntimeError(f"`ray start {' '.join(args)}` failed (exit {result.returncode}):\n{tail}")
 
     def __enter__(self) -> str:
         self._start(
@@ -155,6 +171,12 @@ class LocalCluster:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """Disconnect this process (else its Ray client waits a minute for the lost cluster), then stop."""
+        if "ray" in sys.modules:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
         subprocess.run([self._ray, "stop", "--force"], capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
