@@ -107,6 +107,7 @@ def train(
     resume: bool = False,
     invocation: dict[str, Any] | None = None,
     callbacks: Sequence[Any] = (),
+    vec_env: Callable[[str, int, int], Any] | None = None,
 ) -> TrainResult:
     """Train ``config.task`` with ``config.algo``; write the run's outputs to ``out_dir`` (created).
 
@@ -122,6 +123,9 @@ def train(
             parsed options); recorded in the manifest's session entry.
         callbacks: more SB3 callbacks to run beside the loop's own (e.g. evaluation videos,
             :class:`clankers.viz.training.VideoEvery`).
+        vec_env: builds the training envs as ``vec_env(task, num_envs, seed)`` instead of
+            :func:`~clankers.train.common.make_vec_env` (e.g. Ray workers, :mod:`clankers.distributed`);
+            it must seed env ``i`` with ``seed + i`` and wrap them in ``VecMonitor``. Evaluation stays local.
     """
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -150,7 +154,7 @@ def train(
         )
 
     eval_seed = config.seed + EVAL_SEED_OFFSET
-    env = make_vec_env(config.task, config.num_envs, config.seed + start_steps)
+    env = (vec_env or make_vec_env)(config.task, config.num_envs, config.seed + start_steps)
     eval_env = make_vec_env(config.task, min(config.eval_episodes, 10), eval_seed)
     if folder is None:
         model = algorithm.make_model(config, env)
