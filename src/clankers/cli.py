@@ -250,6 +250,15 @@ def train(
     resume: bool = typer.Option(
         False, "--resume", help="Continue the run in the run folder from its last checkpoint."
     ),
+    ray: bool = typer.Option(
+        False, "--ray", help="Step the envs on Ray workers: a private local Ray, or RAY_ADDRESS's cluster."
+    ),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="A Ray cluster to use (HEAD:6379, auto, ray://HOST:10001); implies --ray."
+    ),
+    num_workers: int = typer.Option(
+        2, "--num-workers", min=1, help="Ray rollout workers (with --ray); each steps num_envs / K envs."
+    ),
 ) -> None:
     """Train a task with Stable-Baselines3: model.zip, training.json, a curve, manifest.json, checkpoints."""
     import math
@@ -292,14 +301,23 @@ def train(
             overrides=parse_overrides(settings or []),
         )
     try:
-        with _progress_bar(f"training {config.task}", config.total_timesteps) as update:
+        with (
+            _ray_rollouts(ray, ray_address, num_workers) as vec_env,
+            _progress_bar(f"training {config.task}", config.total_timesteps) as update,
+        ):
             callbacks = []
             if video_every is not None:
                 from clankers.viz.training import video_every as filming
 
                 callbacks.append(filming(config.task, video_every, out / "videos", seed=config.seed))
             result = run_training(
-                config, out, progress=update, resume=resume, invocation=_invocation(ctx), callbacks=callbacks
+                config,
+                out,
+                progress=update,
+                resume=resume,
+                invocation=_invocation(ctx),
+                callbacks=callbacks,
+                vec_env=vec_env,
             )
     except KeyboardInterrupt as err:
         err_console.print(
@@ -747,6 +765,189 @@ def replay(
         recording, video, episodes=chosen, fps=video_fps, overlay=overlay, width=width, height=height
     )
     console.print(f"replayed {len(result.episodes)} episodes, {result.frames} frames: {result.path}")
+
+
+# --- beyond one machine: Ray (clankers.distributed, the `ray` extra) -------------------------------------
+
+
+@contextmanager
+def _ray_connection(use_ray: bool, address: str | None, cpus: int) -> Iterator[bool]:
+    """Connected to Ray for the block when asked (``--ray``/``--ray-address``); yields whether it is.
+
+    A private local instance gets at least ``cpus`` CPUs, so the requested workers always fit."""
+    if not use_ray and address is None:
+        yield False
+        return
+    import os
+
+    from clankers.distributed.cluster import ray_session
+
+    with ray_session(address, num_cpus=max(cpus, os.cpu_count() or 1)):
+        yield True
+
+
+@contextmanager
+def _ray_rollouts(use_ray: bool, address: str | None, num_workers: int) -> Iterator[Any]:
+    """``train --ray``: the training envs' factory on Ray workers, or ``None`` (local envs)."""
+    with _ray_connection(use_ray, address, num_workers) as connected:
+        if not connected:
+            yield None
+            return
+        from clankers.distributed.sb3 import ray_vec_env
+
+        yield ray_vec_env(num_workers)
+
+
+@app.command(name="eval")
+def evaluate_policy(
+    policy: Path = typer.Argument(..., help="Policy file (.onnx) to evaluate (onnxruntime only, no torch)."),
+    env: str = typer.Option("cartpole", "--env", help="Task to evaluate in."),
+    episodes: int = typer.Option(100, min=1, help="Episodes; episode i is seeded seed + i."),
+    seed: int = typer.Option(0, help="Seed of the first episode."),
+    ray: bool = typer.Option(
+        False, "--ray", help="Run the episodes on Ray workers (local Ray or RAY_ADDRESS)."
+    ),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="A Ray cluster to use (HEAD:6379, auto, ray://HOST:10001); implies --ray."
+    ),
+    chunk_size: int = typer.Option(
+        None, "--chunk-size", min=1, help="Episodes per Ray task (default: ~4 tasks per CPU, at most 50)."
+    ),
+    per_seed: bool = typer.Option(False, "--per-seed", help="Print every episode (always in the JSON)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON (only it)."),
+    json_out: Path = typer.Option(None, "--json-out", help="Also write the report as JSON here."),
+) -> None:
+    """Evaluate a policy file on many seeded episodes: mean, 95% CI, success rate, per-seed results.
+
+    Locally, or with --ray on torch-free Ray workers; both give the same numbers, episode for episode.
+    """
+    from rich.table import Table
+
+    from clankers.distributed.evaluation import evaluate_policy_file
+
+    out = _quiet if json_output else console.print
+    with _ray_connection(ray, ray_address, 1) as connected:
+        report = evaluate_policy_file(policy, env, episodes, seed, use_ray=connected, chunk_size=chunk_size)
+    low, high = report.ci95
+    lines = [
+        f"mean return [bold]{report.mean:.2f}[/] ± {report.std:.2f} (std), 95% CI [{low:.2f}, {high:.2f}] "
+        f"over {episodes} episodes (seeds {seed}..{seed + episodes - 1})"
+    ]
+    if report.success_rate is not None and report.success_ci95 is not None:
+        s_low, s_high = report.success_ci95
+        lines.append(f"success rate [bold]{report.success_rate:.1%}[/] (95% CI {s_low:.1%}-{s_high:.1%})")
+    where = (
+        "this process"
+        if report.backend == "local"
+        else f"{len(report.workers)} Ray workers on {len({w['node'] for w in report.workers})} node(s)"
+    )
+    lines.append(f"ran in {report.wall_time_s:.1f} s on {where}")
+    for failure in report.failures:
+        lines.append(
+            f"[yellow]worker lost[/] on seeds {failure['seeds'][0]}..{failure['seeds'][1]} "
+            f"(attempt {failure['attempt']}, {failure['error']}): re-run, counted once"
+        )
+    if per_seed or episodes <= 20:
+        table = Table(title=f"{policy} on {env}")
+        for column in ("seed", "return", "length", "end", "success"):
+            table.add_column(column, justify="right")
+        for ep in report.episodes:
+            table.add_row(
+                str(ep["seed"]),
+                f"{ep['return']:.2f}",
+                str(ep["length"]),
+                "terminated" if ep["terminated"] else "truncated",
+                "-" if ep["success"] is None else str(ep["success"]),
+            )
+        out(table)
+    for line in lines:
+        out(line)
+    _emit_json(report.to_dict(), json_output, json_out)
+
+
+@app.command()
+def sweep(
+    task: str = typer.Argument(..., help="Task to train (as clankers train takes it)."),
+    param: list[str] = typer.Option(
+        ...,
+        "--param",
+        help="NAME=DIST: loguniform(a,b), uniform(a,b), randint(a,b), choice(x,y,..) or a value (repeatable).",
+    ),
+    trials: int = typer.Option(10, min=1, help="Hyperparameter sets to try."),
+    seeds: int = typer.Option(3, min=1, help="Training seeds per trial (0 .. seeds-1)."),
+    timesteps: int = typer.Option(None, help="Env-step budget of every run (default: the task's recipe)."),
+    metric: str = typer.Option("eval_mean", help="eval_mean (final deterministic return) or success_rate."),
+    search: str = typer.Option("optuna", help="optuna (TPE) or random."),
+    scheduler: str = typer.Option("asha", help="asha (stop trials whose first seeds score low) or none."),
+    max_concurrent: int = typer.Option(
+        None, "--max-concurrent", min=1, help="Trials at once (default: as CPUs allow)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Sweep folder (default runs/<task>-sweep); shared by every node."
+    ),
+    no_export: bool = typer.Option(
+        False, "--no-export", help="Do not export the best model to best/policy.onnx."
+    ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        help="A Ray cluster to use (HEAD:6379, auto); default RAY_ADDRESS or a local Ray.",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON (only it)."),
+) -> None:
+    """Sweep hyperparameters on Ray Tune: every trial trains each seed as a normal run (manifest and all);
+    writes sweep.json, results.csv, best_trials.png and the best model (exported) to the sweep folder."""
+    import math
+
+    from rich.table import Table
+
+    from clankers.distributed.sweep import SweepConfig, parse_param, run_sweep
+
+    config = SweepConfig(
+        task=task,
+        params=[parse_param(p) for p in param],
+        trials=trials,
+        seeds=seeds,
+        timesteps=timesteps,
+        metric=metric,
+        search=search,
+        scheduler=scheduler,
+        max_concurrent=max_concurrent,
+        export_best=not no_export,
+    )
+    config.validate()
+    folder = out or Path("runs") / f"{task.replace('/', '_')}-sweep"
+    say = _quiet if json_output else console.print
+    with _ray_connection(True, ray_address, 1):
+        result = run_sweep(config, folder, log=say)
+    if json_output:
+        _emit_json(result.to_dict(), True, None)
+        return
+    names = [p.name for p in config.params]
+    table = Table(title=f"sweep of {task}: {metric}, mean over seeds (best first)")
+    for column in ("rank", "trial", *names, "score", "per seed", "status"):
+        table.add_column(column, justify="right")
+    for rank, row in enumerate(result.rows, 1):
+        table.add_row(
+            str(rank),
+            row.trial_id,
+            *[
+                f"{row.values[n]:.4g}" if isinstance(row.values[n], float) else str(row.values[n])
+                for n in names
+            ],
+            "-" if math.isnan(row.score) else f"{row.score:.2f}",
+            " ".join(f"{s:.1f}" for s in row.seed_scores),
+            row.status,
+        )
+    console.print(table)
+    console.print(f"{len(result.rows)} trials in {result.wall_time_s:.0f} s on {len(result.nodes)} node(s)")
+    if result.best is not None:
+        console.print(f"best: {result.best.trial_id} {result.best.values} -> {result.best.score:.2f}")
+        console.print(
+            f"best model: {result.best_model}"
+            + (f", policy: {result.best_policy}" if result.best_policy else "")
+        )
+    console.print(f"table: {result.out_dir / 'results.csv'}\nplot: {result.plot}")
 
 
 @contextmanager

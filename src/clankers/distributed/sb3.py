@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -370,4 +370,16 @@ class RaySB3VecEnv(VecEnv):
         return [image for part in ray.get([w.render.remote() for w in self._workers]) for image in part]
 
 
-__all__ = ["RaySB3VecEnv"]
+def ray_vec_env(num_workers: int, **options: Any) -> Callable[[str, int, int], Any]:
+    """A ``vec_env(task, num_envs, seed)`` factory for :func:`clankers.train.train`: the run's training
+    envs on ``num_workers`` Ray workers (``options`` go to :class:`RaySB3VecEnv`), under ``VecMonitor``."""
+
+    def make(task: str, num_envs: int, seed: int) -> Any:
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        return VecMonitor(RaySB3VecEnv(task, num_envs, num_workers=num_workers, seed=seed, **options))
+
+    return make
+
+
+__all__ = ["RaySB3VecEnv", "ray_vec_env"]
