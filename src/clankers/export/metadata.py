@@ -114,6 +114,49 @@ def observation_layout_of(env: gym.Env | None, inputs: Sequence[ObservationInput
     return names if len(names) == int(np.prod(inputs[0].graph_shape)) else None
 
 
+def deploy_contract_of(env: gym.Env | None) -> dict[str, Any] | None:
+    """The format-1.2 deploy contract of a clankers task environment (``None`` for other environments).
+
+    Read from what the environment simulates: its :class:`clankers.sim.Simulation`'s action semantics
+    (joint order, default pose, scale, gains, limits), its control and physics periods, its robot's base,
+    and its observation terms in order (clankers terms are unscaled: scale 1.0).
+    """
+    task = getattr(env, "unwrapped", None)
+    sim = getattr(task, "sim", None)
+    action = getattr(sim, "action", None)
+    if action is None or not hasattr(action, "describe"):
+        return None
+    described = action.describe()
+    action_shape = getattr(getattr(env, "action_space", None), "shape", None)
+    if action_shape != (len(described["joint_names"]),):  # a wrapper changed what the policy outputs
+        return None
+    slices = getattr(task, "observation_slices", None) or {}
+    terms = [
+        {"name": label, "size": block.stop - block.start, "scale": 1.0} for label, block in slices.items()
+    ]
+    observation_shape = getattr(getattr(env, "observation_space", None), "shape", None)
+    if observation_shape != (sum(t["size"] for t in terms),):  # stacked, dict or otherwise wrapped
+        terms = []
+    return {
+        "joint_names": described["joint_names"],
+        "action_semantics": described["kind"],
+        "default_joint_pos": described["default_joint_pos"],
+        "action_scale": described["scale"]
+        if described["kind"] != "torque"
+        else [1.0] * len(described["scale"]),
+        "joint_stiffness": described["kp"]
+        if described["kind"] == "position"
+        else [0.0] * len(described["kp"]),
+        "joint_damping": described["kd"] if described["kind"] != "torque" else [0.0] * len(described["kd"]),
+        "effort_limit": described["effort_limit"],
+        "velocity_limit": [None if not np.isfinite(v) else float(v) for v in described["velocity_limit"]],
+        "control_dt": float(task.dt),  # type: ignore[union-attr]
+        "physics_dt": float(sim.model.opt.timestep),  # type: ignore[union-attr]
+        "base": sim.robot.base,  # type: ignore[union-attr]
+        "observation_terms": terms or None,
+    }
+
+
 def software_versions() -> dict[str, str]:
     """Versions of everything that shaped the graph (a reproduction needs them)."""
     versions = {"python": platform.python_version()}
@@ -197,4 +240,5 @@ def build_metadata(
         export_time=export_time or utc_now(),
         source_model_sha256=sha256_of(model_path),
         parity=parity,
+        deploy=deploy_contract_of(env) if is_box else None,
     )

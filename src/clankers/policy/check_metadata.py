@@ -22,6 +22,7 @@ from clankers.policy.spec import (
     JSON_KEYS,
     KEYS_1_0,
     KEYS_1_1,
+    KEYS_1_2,
     KNOWN_KEYS,
     PolicyMetadata,
     check_major,
@@ -148,7 +149,7 @@ def check_metadata_strict(report: CheckReport) -> None:
             bad(
                 "clanker_policy_version",
                 f"declares {raw_version} but uses format {'.'.join(map(str, needed))} keys or space types "
-                f"(e.g. {', '.join(k for k in KEYS_1_1 if k in props) or 'a non-Box action space'})",
+                f"(e.g. {', '.join(k for k in KEYS_1_1 + KEYS_1_2 if k in props) or 'a non-Box action space'})",
             )
         if declared > parse_version(FORMAT_VERSION):
             bad(

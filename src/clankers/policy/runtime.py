@@ -44,7 +44,7 @@ from clankers.policy.graph import (
     metadata_dict,
 )
 from clankers.policy.spaces import BoxSpace, DictSpace
-from clankers.policy.spec import KEYS_1_0, PolicyMetadata
+from clankers.policy.spec import KEYS_1_0, DeployContract, PolicyMetadata
 
 _FLOAT = frozenset({"float32", "float64", "float16"})
 _INT_OUT = frozenset({"int64", "int32"})
@@ -635,6 +635,26 @@ class OnnxPolicy:
             np.concatenate([s[j] for s in states], axis=spec.axis) for j, spec in enumerate(self._states)
         ]
         return np.concatenate(rows, axis=0), new_state
+
+    @property
+    def deploy(self) -> DeployContract | None:
+        """The robot-side contract (format 1.2, ``deploy``): joint order, action semantics, default pose,
+        action scale, PD gains, control period, observation terms; ``None`` when the file has none."""
+        return self.metadata.deploy
+
+    def joint_targets(self, action: Any) -> np.ndarray:
+        """What ``action`` (from :meth:`act`, ``[n_joints]`` or ``[N, n_joints]``) asks of the joints, per
+        the deploy contract: target positions (``default_joint_pos + action_scale * a``), target
+        velocities, or torques, in ``deploy.joint_names`` order.
+
+        >>> # q_target = policy.joint_targets(policy.act(obs)); then kp/kd from policy.deploy
+        """
+        if self.metadata.deploy is None:
+            raise MetadataError(
+                f"{self.path} has no deploy contract (format 1.2 key 'deploy')",
+                hint="re-export it from its task: clankers export --env TASK ...",
+            )
+        return self.metadata.deploy.joint_targets(action)
 
     def __repr__(self) -> str:
         obs = {k: list(v) for k, v in self.obs_shapes.items()}

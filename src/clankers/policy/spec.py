@@ -43,7 +43,7 @@ from clankers.policy.spaces import (
 )
 
 #: The newest format version this package reads and writes. Writers put it in ``clanker_policy_version``.
-FORMAT_VERSION = "1.1.0"
+FORMAT_VERSION = "1.2.0"
 #: Readers accept every version with this major number (and ignore keys they do not know).
 SUPPORTED_MAJOR = 1
 
@@ -73,7 +73,24 @@ KEYS_1_1 = (
     "source_model_sha256",
     "parity",
 )
-KNOWN_KEYS = KEYS_1_0 + KEYS_1_1
+#: Keys added by format 1.2.0: the deploy contract, and the flat spellings mjlab writes for its fields.
+KEYS_1_2 = (
+    "deploy",
+    "joint_names",
+    "default_joint_pos",
+    "joint_stiffness",
+    "joint_damping",
+    "observation_names",
+)
+#: The flat keys (comma-separated text, as mjlab writes them) and the deploy field each repeats.
+FLAT_DEPLOY_KEYS = {
+    "joint_names": "joint_names",
+    "default_joint_pos": "default_joint_pos",
+    "joint_stiffness": "joint_stiffness",
+    "joint_damping": "joint_damping",
+    "observation_names": "observation_terms",
+}
+KNOWN_KEYS = KEYS_1_0 + KEYS_1_1 + KEYS_1_2
 #: Keys whose value is JSON text.
 JSON_KEYS = frozenset(
     {
@@ -88,6 +105,7 @@ JSON_KEYS = frozenset(
         "software_versions",
         "exporter",
         "parity",
+        "deploy",
     }
 )
 #: Keys whose value is the string ``true`` or ``false``.
@@ -102,6 +120,7 @@ __all__ = [
     "FORMAT_VERSION",
     "BoxSpace",
     "ClosedLoopRecord",
+    "DeployContract",
     "DictSpace",
     "DiscreteSpace",
     "MultiBinarySpace",
@@ -148,6 +167,116 @@ def _format_validation_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+ActionSemantics = Literal["torque", "position", "velocity"]
+
+
+class ObservationTerm(BaseModel):
+    """One term of the observation vector, in order: its name, number of entries and scale.
+
+    ``scale`` multiplies the raw quantity before it enters the observation (1.0: the raw SI value).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    size: int
+    scale: float = 1.0
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("size must be >= 1")
+        return value
+
+
+class DeployContract(BaseModel):
+    """What a robot-side runtime needs besides the network (format 1.2, key ``deploy``).
+
+    The action vector has one entry per name of ``joint_names``, in that order. What an entry asks:
+
+    | ``action_semantics`` | joint command for action ``a``                                     |
+    |----------------------|--------------------------------------------------------------------|
+    | ``position``         | target ``q* = default_joint_pos + action_scale * a``, tracked by a PD loop with ``joint_stiffness`` (kp) and ``joint_damping`` (kd), torque clamped to ``effort_limit`` |
+    | ``velocity``         | target ``v* = action_scale * a`` (clipped to ``velocity_limit``), tracked with gain ``joint_damping`` |
+    | ``torque``           | torque ``effort_limit * clip(a, -1, 1)``                           |
+
+    The policy runs every ``control_dt`` seconds and holds its command in between. ``observation_terms``
+    lists what the observation vector is made of, in order (``observation_layout`` names every entry).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    joint_names: list[str]
+    action_semantics: ActionSemantics
+    default_joint_pos: list[float]
+    action_scale: list[float]
+    joint_stiffness: list[float]
+    joint_damping: list[float]
+    effort_limit: list[float] | None = None
+    velocity_limit: list[float | None] | None = None  # None: unlimited
+    control_dt: float
+    physics_dt: float | None = None
+    base: Literal["fixed", "floating"] | None = None
+    observation_terms: list[ObservationTerm] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeployContract:
+        n = len(self.joint_names)
+        if n == 0:
+            raise ValueError("joint_names is empty: name the joint of every action entry")
+        if len(set(self.joint_names)) != n:
+            raise ValueError("joint_names has duplicates")
+        for name in ("default_joint_pos", "action_scale", "joint_stiffness", "joint_damping", "effort_limit"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if len(values) != n:
+                raise ValueError(f"{name} has {len(values)} values for {n} joints")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{name} must contain finite numbers only")
+        if self.velocity_limit is not None and len(self.velocity_limit) != n:
+            raise ValueError(f"velocity_limit has {len(self.velocity_limit)} values for {n} joints")
+        if not (math.isfinite(self.control_dt) and self.control_dt > 0):
+            raise ValueError("control_dt must be a positive number of seconds")
+        if self.action_semantics == "torque" and self.effort_limit is None:
+            raise ValueError("torque semantics needs effort_limit (the torque of a full action)")
+        return self
+
+    def flat_keys(self) -> dict[str, str]:
+        """mjlab's spellings of the same facts: comma-separated text."""
+        props = {
+            "joint_names": ",".join(self.joint_names),
+            "default_joint_pos": ",".join(repr(float(v)) for v in self.default_joint_pos),
+            "joint_stiffness": ",".join(repr(float(v)) for v in self.joint_stiffness),
+            "joint_damping": ",".join(repr(float(v)) for v in self.joint_damping),
+        }
+        if self.observation_terms:
+            props["observation_names"] = ",".join(t.name for t in self.observation_terms)
+        return props
+
+    def joint_targets(self, action: Any) -> Any:
+        """The joint command for ``action`` (``[..., n_joints]``): positions, velocities or torques."""
+        import numpy as np
+
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape[-1:] != (len(self.joint_names),):
+            raise MetadataError(
+                f"action has shape {a.shape}; the deploy contract drives {len(self.joint_names)} joints"
+            )
+        scale = np.asarray(self.action_scale)
+        if self.action_semantics == "position":
+            return np.asarray(self.default_joint_pos) + scale * a
+        if self.action_semantics == "velocity":
+            limit = np.array([np.inf if v is None else v for v in self.velocity_limit or [None] * len(scale)])
+            return np.clip(scale * a, -limit, limit)
+        return np.asarray(self.effort_limit) * np.clip(a, -1.0, 1.0)
+
+
+def _flat_values(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",")] if raw.strip() else []
+
+
 class PolicyMetadata(BaseModel):
     """Every metadata key of the clanker policy format, typed and validated.
 
@@ -180,6 +309,13 @@ class PolicyMetadata(BaseModel):
     export_time: str | None = None
     source_model_sha256: str | None = None
     parity: ParityRecord | None = None
+    # --- format 1.2.0 ---
+    deploy: DeployContract | None = None
+    joint_names: str | None = None
+    default_joint_pos: str | None = None
+    joint_stiffness: str | None = None
+    joint_damping: str | None = None
+    observation_names: str | None = None
 
     def __init__(self, **data: Any) -> None:
         # Raise the package's typed error instead of pydantic's, so callers catch one hierarchy.
@@ -242,6 +378,7 @@ class PolicyMetadata(BaseModel):
                 f"observation_space keys {sorted(self.observation_space.spaces)}"
             )
         self._check_layout()
+        self._check_deploy()
         if self.recurrent_state is not None and not self.recurrent:
             raise ValueError("recurrent_state is given but recurrent is false")
         return self
@@ -266,6 +403,45 @@ class PolicyMetadata(BaseModel):
             if len(layout) != space.size:
                 raise ValueError(f"observation_layout has {len(layout)} names for {space.size} elements")
 
+    def _check_deploy(self) -> None:
+        deploy = self.deploy
+        if deploy is None:
+            return
+        space = self.action_space
+        if space is not None and (space.is_discrete or space.size != len(deploy.joint_names)):
+            raise ValueError(
+                f"deploy names {len(deploy.joint_names)} joints but the action space has "
+                f"{'discrete actions' if space.is_discrete else f'{space.size} elements'}"
+            )
+        terms = deploy.observation_terms
+        if terms and isinstance(self.observation_space, BoxSpace):
+            total = sum(t.size for t in terms)
+            if total != self.observation_space.size:
+                raise ValueError(
+                    f"deploy.observation_terms add up to {total} entries; the observation has "
+                    f"{self.observation_space.size}"
+                )
+        for key, field in FLAT_DEPLOY_KEYS.items():
+            raw = getattr(self, key)
+            if raw is None:
+                continue
+            values = getattr(deploy, field)
+            expected = [t.name for t in values] if field == "observation_terms" and values else values
+            parts = _flat_values(raw)
+            if key in ("joint_names", "observation_names"):
+                same = parts == list(expected or [])
+            else:
+                try:
+                    numbers = [float(p) for p in parts]
+                except ValueError:
+                    raise ValueError(f"{key} {raw!r:.80} is not comma-separated numbers") from None
+                same = len(numbers) == len(expected) and all(
+                    math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+                    for a, b in zip(numbers, expected, strict=True)
+                )
+            if not same:
+                raise ValueError(f"{key} ({raw!r:.80}) differs from deploy.{field}")
+
     # --- derived values ---------------------------------------------------------------------------------
 
     @property
@@ -282,7 +458,9 @@ class PolicyMetadata(BaseModel):
         return list(self.action_offset) if self.action_offset is not None else [0.0] * size
 
     def minimum_version(self) -> tuple[int, int, int]:
-        """The oldest format version that can express this metadata (1.0.0 unless a 1.1 feature is used)."""
+        """The oldest format version that can express this metadata (1.0.0 unless a newer feature is used)."""
+        if any(getattr(self, key) is not None for key in KEYS_1_2):
+            return (1, 2, 0)
         uses_1_1 = any(getattr(self, key) is not None for key in KEYS_1_1) or (
             self.action_space is not None and self.action_space.type != "Box"
         )
@@ -293,7 +471,8 @@ class PolicyMetadata(BaseModel):
     def to_metadata_props(self) -> dict[str, str]:
         """The complete, canonical ``metadata_props`` of this metadata: every value a string.
 
-        The nine 1.0 keys are always written (with their defaults made explicit); 1.1 keys only when set.
+        The nine 1.0 keys are always written (with their defaults made explicit); 1.1 and 1.2 keys only
+        when set. A deploy contract also writes mjlab's flat keys (``joint_names``, ...) unless given.
         """
         if self.action_space is None:
             raise MetadataError(
@@ -311,9 +490,12 @@ class PolicyMetadata(BaseModel):
             "deterministic_mode": _bool_str(self.deterministic_mode),
             "batch_inference": _bool_str(self.batch_inference),
         }
-        for key in KEYS_1_1:
+        flat = self.deploy.flat_keys() if self.deploy is not None else {}
+        for key in KEYS_1_1 + KEYS_1_2:
             value = getattr(self, key)
             if value is None:
+                if key in flat:
+                    props[key] = flat[key]
                 continue
             if key == "observation_space":
                 props[key] = _dumps(value.to_json_obj())

@@ -257,6 +257,7 @@ class ResolvedAction:
             "kd": self.kd.tolist(),
             "default_joint_pos": self.home.tolist(),
             "effort_limit": self.effort.tolist(),
+            "velocity_limit": self.velocity_limit.tolist(),
         }
 
 
