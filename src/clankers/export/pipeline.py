@@ -138,7 +138,8 @@ def export_sb3(
         with _environment(options.env or options.verify_env) as environment:
             with _stage("building the actor"):
                 actor = build(source, environment, options)  # 2
-            graph = write_graph(actor, options)  # 3
+            with _stage("writing the graph"):
+                graph = write_graph(actor, options)  # 3
             with staged_file(output) as candidate, _stage("verifying the graph"):
                 evidence = verify(graph, actor, source, environment, options, candidate)  # 4
         # 5: leaving staged_file renamed the candidate to `output`.
