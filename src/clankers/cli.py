@@ -126,6 +126,94 @@ def check(
     raise typer.Exit(EXIT_OK if report.conforms else EXIT_NO)
 
 
+@app.command()
+def inspect(
+    urdf: Path = typer.Argument(..., help="The robot's URDF file."),
+    base: str = typer.Option(None, "--base", help="fixed or floating (default: what the URDF declares)."),
+    package_dir: list[str] = typer.Option(
+        [],
+        "--package-dir",
+        help="NAME=PATH: where ROS package NAME lives, for package:// paths (repeatable).",
+    ),
+    visual: bool = typer.Option(True, "--visual/--no-visual", help="Load visual geometry (converts meshes)."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the description as JSON to stdout (only it)."
+    ),
+) -> None:
+    """Load a URDF as clankers simulates it: joint layout, masses, base, geometry, limits, import warnings."""
+    import warnings
+
+    from clankers.sim import load_robot
+    from clankers.sim.inspect import describe_robot
+
+    dirs = {}
+    for item in package_dir:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(
+                f"--package-dir {item!r} is not NAME=PATH", hint="e.g. --package-dir go1_description=/opt/go1"
+            )
+        dirs[name] = path
+    if base not in (None, "fixed", "floating"):
+        raise ConfigError(
+            f"--base {base!r} is not fixed or floating", hint="use --base fixed or --base floating"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # every import warning is in the description
+        robot = load_robot(urdf, base=base, package_dirs=dirs, visual=visual)  # type: ignore[arg-type]
+    info = describe_robot(robot)
+    if json_output:
+        _emit_json(info, True, None)
+        return
+    _print_robot(info)
+
+
+def _print_robot(info: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def num(value: float | None, digits: int = 4) -> str:
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    geometry = info["geometry"]
+    console.print(
+        f"[bold]{info['name']}[/bold]  {info['source']}\n"
+        f"base {info['base']}"
+        + (f" (starts at z = {info['base_position'][2]:.3f} m)" if info["base_position"] else "")
+        + f", {info['dof']} actuated joints, total mass {info['total_mass']:.3f} kg, "
+        f"{geometry['collision']} collision / {geometry['visual']} visual geoms, {geometry['meshes']} meshes "
+        f"({geometry['converted_meshes']} converted)"
+    )
+    joints = Table(title="joints (action order; - = unlimited)", title_justify="left")
+    for column in ("#", "joint", "kind", "range", "effort", "vel", "damp", "fric", "home"):
+        justify = "left" if column in ("joint", "kind", "range") else "right"
+        joints.add_column(column, justify=justify, overflow="fold", no_wrap=column != "joint")
+    for i, j in enumerate(info["joints"]):
+        joints.add_row(
+            str(i),
+            j["name"],
+            j["kind"][:4],
+            f"{num(j['lower'], 3)}..{num(j['upper'], 3)}",
+            num(j["effort_limit"], 3),
+            num(j["velocity_limit"], 3),
+            num(j["damping"], 2),
+            num(j["friction"], 2),
+            num(j["home"], 3),
+        )
+    console.print(joints)
+    bodies = Table(title="bodies (links fixed to their parent are merged into it)", title_justify="left")
+    bodies.add_column("body")
+    bodies.add_column("mass (kg)", justify="right")
+    for body in info["bodies"]:
+        bodies.add_row(body["name"], f"{body['mass']:.4g}")
+    console.print(bodies)
+    for name, mimic in info["mimic_joints"].items():
+        console.print(f"mimic: {name} = {mimic['multiplier']:g} * {mimic['joint']} + {mimic['offset']:g}")
+    if info["ignored_elements"]:
+        console.print("ignored: " + ", ".join(f"{n} <{tag}>" for tag, n in info["ignored_elements"].items()))
+    for warning in info["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
 def _emit_json(payload: dict[str, Any], json_output: bool, json_out: Path | None) -> None:
     """The one JSON convention: ``--json`` prints the object to stdout, ``--json-out`` writes it (atomically)."""
     text = json.dumps(payload, indent=2)
