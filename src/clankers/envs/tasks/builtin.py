@@ -19,7 +19,8 @@ register_task(
     shipped_task_config("cartpole"),
     env_id="clankers/CartPole-v1",
     # SB3 PPO, 64x64, lr 3e-4, gamma 0.99, GAE 0.95, clip 0.2, 10 epochs, minibatch 64; 8 envs x 256 steps.
-    recipe={"algo": "ppo", "total_timesteps": 30_000, "num_envs": 8, "target_return": 500.0},
+    # Solved (deterministic eval 500) after 22.5k-35k steps for seeds 0-4; the budget is an upper bound.
+    recipe={"algo": "ppo", "total_timesteps": 50_000, "num_envs": 8, "target_return": 500.0},
     doc="""Balance a pole on a cart by pushing the cart along a rail.
 
     ## Description
