@@ -79,22 +79,41 @@ def recv_exact(sock: socket.socket, n: int, *, mid_frame: bool, deadline: float 
     drips one byte just before each socket timeout would otherwise hold the reader forever.
     """
     buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
+    idle = sock.gettimeout()
+    try:
+        _fill(sock, memoryview(buf), 0, deadline, mid_frame=mid_frame)
+    finally:
+        if sock.gettimeout() != idle:
+            sock.settimeout(idle)
+    return bytes(buf)
+
+
+def _fill(
+    sock: socket.socket, view: memoryview, got: int, end: float | None, *, mid_frame: bool = True
+) -> None:
+    """Fill ``view[got:]`` from ``sock``; with ``end``, by that time (the socket timeout is clamped to the
+    time left only when a read has to wait, so a frame that is already there costs no extra syscall)."""
+    n = len(view)
     while got < n:
-        k = sock.recv_into(view[got:], n - got)
+        try:
+            k = sock.recv_into(view[got:], n - got)
+        except TimeoutError:
+            if end is None:
+                raise
+            k = -1  # waited one socket timeout; the deadline decides below
         if k == 0:
             raise ConnectionClosedError(
                 f"connection closed after {got} of {n} bytes" if (got or mid_frame) else "connection closed",
                 mid_frame=bool(got) or mid_frame,
             )
-        got += k
-        if got < n and deadline is not None:  # a partial read: only the time left may be spent
-            left = deadline - time.monotonic()
+        got += max(k, 0)
+        if got < n and end is not None:
+            left = end - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"frame not completed in time ({got} of {n} bytes arrived)")
-            sock.settimeout(left)
-    return bytes(buf)
+            current = sock.gettimeout()
+            if current is None or current > left:
+                sock.settimeout(left)
 
 
 def read_frame(
@@ -108,32 +127,38 @@ def read_frame(
 
     The socket's own timeout applies while waiting for the first byte (an idle peer; :class:`NoFrameYet`
     when it expires); once a frame has started, ``io_timeout`` (if given) bounds the time to read the
-    rest, all of it, so a peer that stalls or trickles mid-frame cannot pin a thread. ``deadline`` (:func:`time.monotonic` seconds) caps that
-    further: a server gives a connection a few seconds for its whole handshake. ``max_size`` (at most the
-    protocol's 16 MiB) lets a server accept only small frames from a peer that has not completed it.
+    rest, all of it, so a peer that stalls or trickles mid-frame cannot pin a thread. ``deadline``
+    (:func:`time.monotonic` seconds) caps that further: a server gives a connection a few seconds for its
+    whole handshake. ``max_size`` (at most the protocol's 16 MiB) lets a server accept only small frames
+    from a peer that has not completed it. The socket's timeout is left as it was.
     """
+    header = bytearray(4)
     try:
-        first = recv_exact(sock, 1, mid_frame=False)
+        got = sock.recv_into(header, 4)  # the length in one read when it is all there (nearly always)
     except TimeoutError as exc:
         raise NoFrameYet(str(exc)) from exc
-    idle_timeout = sock.gettimeout()
+    if got == 0:
+        raise ConnectionClosedError("connection closed", mid_frame=False)
+    end = deadline
     if io_timeout is not None:
-        end = time.monotonic() + io_timeout
-        deadline = end if deadline is None else min(deadline, end)
-    if deadline is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("frame not completed in time")
-        sock.settimeout(left)
+        budget_end = time.monotonic() + io_timeout
+        end = budget_end if end is None or budget_end < end else end
+    idle = sock.gettimeout()
     try:
-        header = first + recv_exact(sock, 3, mid_frame=True, deadline=deadline)
+        if got < 4:
+            _fill(sock, memoryview(header), got, end)
         (length,) = _LENGTH.unpack(header)
-        if length > min(max_size, MAX_MESSAGE_SIZE):
-            raise PayloadTooLargeError(length, min(max_size, MAX_MESSAGE_SIZE))
-        return recv_exact(sock, length, mid_frame=True, deadline=deadline) if length else b""
+        limit = min(max_size, MAX_MESSAGE_SIZE)
+        if length > limit:
+            raise PayloadTooLargeError(length, limit)
+        if not length:
+            return b""
+        payload = bytearray(length)
+        _fill(sock, memoryview(payload), 0, end)
+        return bytes(payload)
     finally:
-        if deadline is not None:
-            sock.settimeout(idle_timeout)
+        if sock.gettimeout() != idle:
+            sock.settimeout(idle)
 
 
 def read_message(sock: socket.socket, *, io_timeout: float | None = None) -> dict[str, Any]:

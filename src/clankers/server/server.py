@@ -25,12 +25,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from clankers.errors import ConnectionClosedError, PayloadTooLargeError, ProtocolError
 from clankers.server.auth import TokenCheck, server_tls_context
 from clankers.server.config import DEFAULT_PORT, ServerConfig
-from clankers.server.framing import NoFrameYet, dumps, encode_frame, read_frame
+from clankers.server.framing import MAX_MESSAGE_SIZE, NoFrameYet, dumps, encode_frame, read_frame
 from clankers.server.limits import Connection, ConnectionLimits
 from clankers.server.protocol import ErrorCode, State, error_message
 from clankers.server.session import EnvSource, Session
@@ -228,7 +227,14 @@ class ProtocolServer:
             if payload is None or not self._send(sock, session.handle_payload(payload)):
                 return
 
-    def _next_frame(self, conn: Connection, until: float, **read: Any) -> bytes | None:
+    def _next_frame(
+        self,
+        conn: Connection,
+        until: float,
+        io_timeout: float | None = None,
+        deadline: float | None = None,
+        max_size: int = MAX_MESSAGE_SIZE,
+    ) -> bytes | None:
         """The next request frame; ``None`` once ``until`` passes, the connection is evicted or the server
         stops. Waits in slices of :data:`POLL_INTERVAL`, so an eviction is noticed without any signal."""
         while conn.evicted is None and not self._stopping.is_set():
@@ -237,7 +243,7 @@ class ProtocolServer:
                 return None
             conn.sock.settimeout(min(left, POLL_INTERVAL))
             try:
-                payload = read_frame(conn.sock, **read)
+                payload = read_frame(conn.sock, io_timeout=io_timeout, deadline=deadline, max_size=max_size)
             except NoFrameYet:
                 continue
             return payload if conn.evicted is None else None  # an evicted connection is not served
