@@ -88,9 +88,9 @@ def _policy_rows(workdir: Path) -> list[str]:
 
 
 def _env_rows() -> list[str]:
-    import clankers.envs  # noqa: F401 - registers clankers/CartPole-v0
+    import clankers.envs  # noqa: F401 - registers clankers/CartPole-v1
 
-    ours = gym.make("clankers/CartPole-v0")
+    ours = gym.make("clankers/CartPole-v1")
     raw = ours.unwrapped
     gym_cartpole = gym.make("CartPole-v1").unwrapped
     model, data = raw.sim.model, mujoco.MjData(raw.sim.model)
@@ -117,8 +117,8 @@ def _env_rows() -> list[str]:
 
     times = compare(
         {
-            "clankers/CartPole-v0 step (gym.make, with wrappers)": stepper(ours, zero),
-            "CartPoleEnv.step (unwrapped)": stepper(raw, zero),
+            "clankers/CartPole-v1 step (gym.make, with wrappers)": stepper(ours, zero),
+            "TaskEnv.step (unwrapped)": stepper(raw, zero),
             f"physics: mj_step(nstep={substeps})": physics,
             f"physics: {substeps} x mj_step": physics_single_calls,
             "Gymnasium CartPole-v1 step (unwrapped, analytic Euler)": stepper(gym_cartpole, 0),
@@ -126,7 +126,7 @@ def _env_rows() -> list[str]:
         number=300,
     )
     phys = times[f"physics: mj_step(nstep={substeps})"]
-    raw_t = times["CartPoleEnv.step (unwrapped)"]
+    raw_t = times["TaskEnv.step (unwrapped)"]
     rows = ratio_table(
         "Cart-pole env step (20 substeps of 1 ms)", times, f"physics: mj_step(nstep={substeps})", "per step"
     )
@@ -135,7 +135,7 @@ def _env_rows() -> list[str]:
         f"- unwrapped env step / physics: **{raw_t / phys:.2f}x** (target <= 1.3x): "
         f"{'met' if raw_t / phys <= 1.3 else 'MISSED'}",
         f"- through `gym.make` (OrderEnforcing + PassiveEnvChecker wrappers): "
-        f"{times['clankers/CartPole-v0 step (gym.make, with wrappers)'] / phys:.2f}x",
+        f"{times['clankers/CartPole-v1 step (gym.make, with wrappers)'] / phys:.2f}x",
     ]
     return rows
 

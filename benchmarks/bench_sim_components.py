@@ -53,7 +53,7 @@ def _physics_rows() -> list[str]:
             )
         ),
     }
-    arm_path = Path(__file__).resolve().parents[1] / "assets" / "urdf" / "six_dof_arm.urdf"
+    arm_path = asset_path("urdf/six_dof_arm.urdf")
     if arm_path.exists():
         arm = load_robot(arm_path)
         alternatives["six-DOF arm, plain motors (fast path)"] = _stepper(Simulation(arm))

@@ -127,7 +127,7 @@ def random_commands(num_envs: int, action_dim: int) -> Policy:
 
 
 TASKS = {
-    "cartpole": Task("cart-pole (`clankers/CartPole-v0`)", "clankers/CartPole-v0", cartpole_controller),
+    "cartpole": Task("cart-pole (`clankers/CartPole-v1`)", "clankers/CartPole-v1", cartpole_controller),
     "arm6": Task("six-DOF arm (`clankers/ArmReach6-v0`)", "clankers/ArmReach6-v0", random_commands),
 }
 
