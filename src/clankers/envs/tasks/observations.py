@@ -9,7 +9,7 @@ terms without a robot last), so each robot's part is one contiguous slice
 |-------------------|--------------|-------------------------------------------------------------|
 | `joint_position`  | n            | joint position (rad or m)                                   |
 | `joint_velocity`  | n            | joint velocity (rad/s or m/s)                               |
-| `joint_state`     | 2n           | position, velocity interleaved per joint (CartPole-v0's layout) |
+| `joint_state`     | 2n           | position, velocity interleaved per joint (the cart-pole's layout) |
 | `joint_sincos`    | 2n           | cos, sin of each joint angle: continuous joints without a 2 pi jump |
 | `point_position`  | 3            | a named point (end effector) in the world frame (m)         |
 | `target_position` | 3            | a target in the world frame (m)                             |
