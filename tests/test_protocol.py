@@ -868,6 +868,10 @@ def test_server_config_refuses_silent_exposure() -> None:
     with pytest.raises(ConfigError, match="tls_cert"):
         ServerConfig(tls_key="key.pem")
     assert TOKEN not in repr(ServerConfig(token=TOKEN))  # a SecretStr: never in logs or tracebacks
+    for bad in ({"host": "0.0.0.0", "token": "tiny-TOKEN"}, {"token": TOKEN, "max_clients": 0}):
+        with pytest.raises(ConfigError) as err:
+            ServerConfig(**bad)
+        assert "TOKEN" not in str(err.value) and TOKEN[-6:] not in str(err.value)  # no input echoed
     for bad in ({"handshake_timeout": 0}, {"max_per_address": 0}, {"max_pending": 0}, {"reclaim_after": -1},
                 {"max_handshake_frame": 10}, {"surprise": 1}):  # fmt: skip
         with pytest.raises(ConfigError):

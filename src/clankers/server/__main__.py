@@ -1,8 +1,8 @@
-"""``python -m clankers.server [options]``: the same as ``clankers serve``."""
+"""``python -m clankers.server [options]``: the same as ``clankers serve`` (same options, same errors)."""
 
-from clankers.cli import serve
+import sys
+
+from clankers.cli import app
 
 if __name__ == "__main__":  # pragma: no cover
-    import typer
-
-    typer.run(serve)
+    app(["serve", *sys.argv[1:]], prog_name="python -m clankers.server")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from clankers.sim.model import ConfigModel
 
@@ -62,6 +62,8 @@ class ServerConfig(ConfigModel):
     """
 
     config_label = "server config"
+    # Validation errors must not echo their input: it holds the token.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
