@@ -243,3 +243,14 @@ def test_unsupported_models_stay_unsupported(tmp_path: Path) -> None:
     assert issubclass(UnsupportedModelError, ExportError)
     with pytest.raises(UnsupportedModelError):
         export_sb3(tmp_path / "x.zip", tmp_path / "p.onnx", algo="NoSuchAlgo")
+
+
+def test_output_that_cannot_be_written(good: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ExportError, match="is a folder") as err:
+        export_sb3(good["ppo"], tmp_path / "taken", n_samples=100)
+    assert err.value.hint
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="cannot create the folder") as err:
+        export_sb3(good["ppo"], tmp_path / "file" / "policy.onnx", n_samples=100)
+    assert err.value.hint

@@ -29,7 +29,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from clankers.errors import ExportError
+from clankers.errors import ExportError, UnsupportedModelError
 
 #: Module prefixes whose classes are always read as data (gym is never imported).
 LEGACY_PREFIXES = ("gym",)
@@ -177,4 +177,8 @@ def _rebuild(kind: str, state: dict[str, Any], where: str) -> gym.spaces.Space:
         )
     if kind == "Tuple":
         return gym.spaces.Tuple([modern_space(v, f"{where}[{i}]") for i, v in enumerate(state["spaces"])])
-    raise ExportError(f"the {where} is a {kind} space, which the exporter cannot rebuild")
+    raise UnsupportedModelError(
+        f"the {where} is a {kind} space; the exporter handles Box, Discrete, MultiDiscrete, MultiBinary, Dict "
+        "and Tuple spaces",
+        hint="export a model whose spaces are among those",
+    )

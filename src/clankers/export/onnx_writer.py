@@ -88,7 +88,11 @@ def torch_to_onnx(
             return model, exporter
         except Exception as exc:  # each exporter fails in its own ways; keep both messages
             errors.append(f"{exporter}: {type(exc).__name__}: {str(exc)[:500]}")
-    raise ExportError("torch could not export the policy to ONNX:\n  " + "\n  ".join(errors))
+    raise ExportError(
+        "torch could not export the policy to ONNX:\n  " + "\n  ".join(errors),
+        hint="try another --opset; if both exporters fail on a standard SB3 policy, report it with the "
+        "model's SB3 and torch versions",
+    )
 
 
 def _dynamic_shapes(module: torch.nn.Module, per_input: tuple[dict[int, object], ...]) -> tuple[object, ...]:
@@ -141,10 +145,20 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     exception) deletes the candidate, so no half-written or unverified policy ever has the final name.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise ExportError(f"output {target} is a folder", hint="pass a file name such as policy.onnx")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot create the folder of {target} ({exc})", hint="choose a writable output path"
+        ) from exc
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         yield tmp
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise ExportError(f"cannot write {target} ({exc})", hint="choose a writable output path") from exc
     finally:
         tmp.unlink(missing_ok=True)

@@ -252,7 +252,11 @@ def verify(
             parity.abs_tolerance,
         )
         if not loop.passed:
-            raise ParityError(closed_loop_failure(loop))
+            raise ParityError(
+                closed_loop_failure(loop),
+                hint="pass the environment the model was trained in; for a diverging but agreeing closed "
+                "loop, raise --trajectory-tolerance",
+            )
         checks.append(closed_loop_line(loop))
     del runner
 
@@ -279,6 +283,11 @@ def _stage(name: str) -> Iterator[None]:
         yield
     except ClankersError:
         raise
+    except OSError as exc:
+        raise ExportError(
+            f"{name} failed: {type(exc).__name__}: {exc}",
+            hint="check that the input files are readable and the output folder is writable",
+        ) from exc
     except Exception as exc:
         raise ExportError(
             f"{name} failed: {type(exc).__name__}: {str(exc)[:500]}",
