@@ -1038,6 +1038,26 @@ def sweep(
     console.print(f"table: {result.out_dir / 'results.csv'}\nplot: {result.plot}")
 
 
+@app.command()
+def view(
+    target: str = typer.Argument(
+        ..., help="A policy file (.onnx) or baseline (zero, random) to run live, or a recording (.mcap)."
+    ),
+    env: str = typer.Option("cartpole", help="Task to run a policy in (ignored for a recording)."),
+    seed: int = typer.Option(0, help="Seed of the first live episode."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8080, help="TCP port of the page (0: any free port)."),
+    duration: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+) -> None:
+    """Watch a robot in the browser (viser): a policy live, or a recording with a timeline; play/pause/step."""
+    from clankers.viz.viewer import view_policy, view_recording
+
+    if target.endswith(".mcap"):
+        view_recording(target, host=host, port=port, duration=duration, announce=console.print)
+    else:
+        view_policy(target, env, seed=seed, host=host, port=port, duration=duration, announce=console.print)
+
+
 @contextmanager
 def _progress_bar(description: str, total: int) -> Iterator[Callable[[int, int, str], None]]:
     """A rich progress bar driven by ``update(done, total, status)`` callbacks."""
