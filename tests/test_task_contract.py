@@ -17,6 +17,7 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from mcap.reader import make_reader
 
+from _vector_helpers import assert_same_infos
 from clankers.envs import RegisteredTask, registered_tasks, resolve_task
 from clankers.envs.tasks import TaskEnv
 from clankers.envs.vector import ClankersVectorEnv
@@ -133,18 +134,6 @@ def test_vector_env_equals_sync_vector_env(task: RegisteredTask, mode: Autoreset
     assert ended >= 3
     ours.close()
     sync.close()
-
-
-def assert_same_infos(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert ours.keys() == theirs.keys()
-    for key, value in theirs.items():
-        if isinstance(value, dict):
-            assert_same_infos(ours[key], value)
-        elif key == "final_obs":
-            for a, b in zip(ours[key], value, strict=True):
-                assert (a is None and b is None) or np.array_equal(a, b)
-        else:
-            assert np.array_equal(ours[key], value), key
 
 
 @by_name

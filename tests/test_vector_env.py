@@ -15,6 +15,7 @@ import pytest
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from _vector_helpers import assert_same_infos
 from clankers.envs import find_task
 from clankers.envs.vector import ClankersVectorEnv
 from clankers.errors import ActionError, ConfigError, SimulationError
@@ -28,18 +29,6 @@ HORIZON = 25
 
 def random_actions(steps: int, n: int = N, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(steps, n, 2)).astype(np.float32)
-
-
-def assert_same_infos(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert ours.keys() == theirs.keys()
-    for key, value in theirs.items():
-        if isinstance(value, dict):
-            assert_same_infos(ours[key], value)
-        elif key == "final_obs":
-            for a, b in zip(ours[key], value, strict=True):
-                assert (a is None and b is None) or np.array_equal(a, b)
-        else:
-            assert np.array_equal(ours[key], value), key
 
 
 def run_both(mode: AutoresetMode, threads: int, steps: int = 120) -> int:

@@ -4,6 +4,8 @@ Each call carries the task file (``assets/tasks/<name>.toml``), its training rec
 :mod:`clankers.train.recipes` interprets: PPO for the cart-pole, SAC for the continuous-control tasks,
 where an off-policy learner needs far fewer environment steps) and its documentation entry, in
 Gymnasium's docstring layout. A user's task is registered by the same call; nothing here is special.
+The arguments of ``gymnasium.make(id, ...)`` are :class:`~clankers.envs.tasks.env.TaskEnv`'s for every
+task (``max_episode_steps``, ``sim_config``, ``render_mode``), their defaults the task file's.
 """
 
 from __future__ import annotations
@@ -76,12 +78,6 @@ register_task(
       (``info["termination"]`` names which: ``pole_angle``, ``cart_position``).
     - Truncation: after 500 steps (10 s).
     - No success condition: ``info`` has no ``is_success``.
-
-    ## Arguments
-    | argument            | default       | meaning                                       |
-    |---------------------|---------------|-----------------------------------------------|
-    | `max_episode_steps` | 500           | truncation horizon                            |
-    | `sim_config`        | 1 ms / 20 ms  | physics/control timestep, gravity, integrator |
     """,
 )
 
@@ -128,12 +124,6 @@ register_task(
     - Truncation: after 200 steps (10 s).
     - ``info["is_success"]``: upright within 0.2 rad and slower than 1 rad/s; at the last step it says
       whether the episode ended balanced.
-
-    ## Arguments
-    | argument            | default         | meaning                                  |
-    |---------------------|-----------------|------------------------------------------|
-    | `max_episode_steps` | 200             | truncation horizon                       |
-    | `sim_config`        | 2 ms / 50 ms    | physics/control timestep, gravity, integrator |
     """,
 )
 
@@ -190,12 +180,6 @@ register_task(
     - Termination: never.
     - Truncation: after 100 steps (4 s).
     - ``info["is_success"]``: tip within 5 cm of the target (at the last step: the arm ended there).
-
-    ## Arguments
-    | argument            | default      | meaning                                       |
-    |---------------------|--------------|-----------------------------------------------|
-    | `max_episode_steps` | 100          | truncation horizon                            |
-    | `sim_config`        | 2 ms / 40 ms | physics/control timestep, gravity, integrator |
     """,
 )
 
@@ -237,12 +221,6 @@ register_task(
     - Termination: never.
     - Truncation: after 100 steps (4 s).
     - ``info["is_success"]``: tip within 5 cm of the target.
-
-    ## Arguments
-    | argument            | default      | meaning                                       |
-    |---------------------|--------------|-----------------------------------------------|
-    | `max_episode_steps` | 100          | truncation horizon                            |
-    | `sim_config`        | 2 ms / 40 ms | physics/control timestep, gravity, integrator |
     """,
 )
 
@@ -288,11 +266,5 @@ register_task(
     - Termination: never.
     - Truncation: after 100 steps (4 s).
     - ``info["is_success"]``: both tips within 5 cm of their targets.
-
-    ## Arguments
-    | argument            | default      | meaning                                       |
-    |---------------------|--------------|-----------------------------------------------|
-    | `max_episode_steps` | 100          | truncation horizon                            |
-    | `sim_config`        | 2 ms / 40 ms | physics/control timestep, gravity, integrator |
     """,
 )
