@@ -166,8 +166,13 @@ def gym_era_zip(
     style: str = "0.21",
     sb3_version: str = "1.6.2",
     gym_version: str | None = None,
+    shared_layers: int = 0,
 ) -> Path:
-    """Rewrite the zip ``source`` (saved by the installed SB3) as SB3 ``sb3_version`` under gym ``style`` saved it."""
+    """Rewrite the zip ``source`` (saved by the installed SB3) as SB3 ``sb3_version`` under gym ``style`` saved it.
+
+    ``shared_layers``: fold the first layers of an actor-critic MLP into SB3 < 1.8's ``shared_net`` (the
+    caller made the policy's and value's first layers equal, so the function is the same).
+    """
     import torch
     from stable_baselines3.common.save_util import json_to_data
 
@@ -182,20 +187,29 @@ def gym_era_zip(
             entries[key] = _describe(space, old_pickle(old), style)
     for key in ("rollout_buffer_class", "rollout_buffer_kwargs", "n_steps_replay"):
         entries.pop(key, None)
+    state = torch.load(io.BytesIO(members["policy.pth"]), weights_only=True)
+    # SB3 < 1.7 saved a shared feature extractor once (no pi_/vf_features_extractor names).
+    if any(k.startswith("features_extractor.") for k in state):
+        state = {
+            k: v
+            for k, v in state.items()
+            if not k.startswith(("pi_features_extractor.", "vf_features_extractor."))
+        }
     kwargs = entries.get("policy_kwargs")
     if isinstance(kwargs, dict) and isinstance(kwargs.get("net_arch"), dict):
-        kwargs["net_arch"] = [kwargs["net_arch"]]  # SB3 < 1.8 wrote [dict(pi=..., vf=...)]
+        arch = kwargs["net_arch"]
+        if shared_layers:
+            shared = arch["pi"][:shared_layers]
+            assert arch["vf"][:shared_layers] == shared
+            tail = {"pi": arch["pi"][shared_layers:], "vf": arch["vf"][shared_layers:]}
+            kwargs["net_arch"] = [*shared, tail]  # SB3 < 1.8: shared layers, then the two heads
+            state = _fold_shared(state, shared_layers)
+        else:
+            kwargs["net_arch"] = [arch]  # SB3 < 1.8 wrote [dict(pi=..., vf=...)]
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    members["policy.pth"] = buffer.getvalue()
     members["data"] = json.dumps(entries, indent=4).encode()
-    state = torch.load(io.BytesIO(members["policy.pth"]), weights_only=True)
-    shared = {
-        k: v
-        for k, v in state.items()
-        if not k.startswith(("pi_features_extractor.", "vf_features_extractor."))
-    }
-    if len(shared) < len(state) and any(k.startswith("features_extractor.") for k in state):
-        buffer = io.BytesIO()
-        torch.save(shared, buffer)  # SB3 < 1.7: a shared extractor is saved once
-        members["policy.pth"] = buffer.getvalue()
     members["_stable_baselines3_version"] = sb3_version.encode()
     members["system_info.txt"] = (
         f"- OS: Linux-5.4.0 #1 SMP\n- Python: 3.8.10\n- Stable-Baselines3: {sb3_version}\n- PyTorch: 1.11.0\n"
@@ -205,6 +219,27 @@ def gym_era_zip(
         for name, content in members.items():
             archive.writestr(name, content)
     return target
+
+
+def _fold_shared(state: dict[str, Any], n: int) -> dict[str, Any]:
+    """``mlp_extractor.{policy,value}_net`` with ``n`` equal leading layers -> ``shared_net`` + heads."""
+    import torch
+
+    folded: dict[str, Any] = {}
+    for key, value in state.items():
+        if key.startswith(("mlp_extractor.policy_net.", "mlp_extractor.value_net.")):
+            head, rest = key[len("mlp_extractor.") :].split(".", 1)
+            index, tail = rest.split(".", 1)
+            if int(index) < 2 * n:
+                if head == "policy_net":
+                    other = state[f"mlp_extractor.value_net.{rest}"]
+                    assert torch.equal(value, other), "the shared layers must be equal in both heads"
+                    folded[f"mlp_extractor.shared_net.{rest}"] = value
+                continue
+            folded[f"mlp_extractor.{head}.{int(index) - 2 * n}.{tail}"] = value
+        else:
+            folded[key] = value
+    return folded
 
 
 def old_vecnormalize(

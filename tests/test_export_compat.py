@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,30 @@ def test_gym_era_zip_exports_and_verifies(
         assert distinct_actions(expected) > 1  # the comparison can tell a wrong graph from a right one
     else:
         assert np.max(np.abs(actions - expected)) < 1e-5
+
+
+def test_shared_actor_critic_layers_of_sb3_before_1_8(tmp_path: Path) -> None:
+    """net_arch=[16, dict(pi=[8], vf=[8])]: current SB3 cannot build shared layers; the same function can."""
+    import torch
+    from stable_baselines3 import PPO
+
+    arch = {"pi": [16, 8], "vf": [16, 8]}
+    model = PPO(
+        "MlpPolicy", gym.make(env_id("vector", "box")), policy_kwargs={"net_arch": arch}, device="cpu", seed=0
+    )
+    extractor = model.policy.mlp_extractor
+    with torch.no_grad():  # one shared first layer: the value branch uses the policy's
+        extractor.value_net[0].load_state_dict(extractor.policy_net[0].state_dict())
+    model.save(tmp_path / "m.zip")
+    old = gym_era_zip(tmp_path / "m.zip", tmp_path / "old.zip", "0.21", sb3_version="1.5.0", shared_layers=1)
+    with zipfile.ZipFile(old) as archive:
+        entries = json.loads(archive.read("data"))
+    assert entries["policy_kwargs"]["net_arch"] == [16, {"pi": [8], "vf": [8]}]
+    report = export_sb3(old, tmp_path / "p.onnx", n_samples=1000)
+    assert report.level == "verified"
+    raw = _raw(model.observation_space, 64, seed=2)
+    got = OnnxPolicy(tmp_path / "p.onnx").act_batch(raw)
+    assert np.max(np.abs(got - model.predict(raw, deterministic=True)[0])) < 1e-5
 
 
 def test_gym_spaces_are_rebuilt_in_saved_order() -> None:

@@ -13,7 +13,8 @@ This reader instead:
   (schedules, replay buffer settings, noise, last observations) are replaced by inert values;
 - rebuilds the algorithm object without an environment, with a one-element plain replay buffer, and loads
   only the policy weights (optimizer states are not needed to act and differ between versions), accepting
-  the state-dict layout of SB3 < 1.7 (shared feature extractors saved under one name only).
+  older layouts: a shared feature extractor saved under one name only (SB3 < 1.7), actor-critic layers
+  shared by the policy and value networks (SB3 < 1.8; rebuilt as two copies, the same function).
 
 A model zip is a pickle container: only load files you trust.
 """
@@ -344,7 +345,25 @@ def build_model(contents: ZipContents, algorithm: str) -> Any:
     """The algorithm object, rebuilt without an environment, with the zip's policy weights."""
     cls = algorithm_class(algorithm)
     data = dict(contents.data)
-    data["policy_kwargs"] = _policy_kwargs(data.get("policy_kwargs"), contents.path)
+    state = contents.policy_state
+    kwargs = _policy_kwargs(data.get("policy_kwargs"), contents.path)
+    if any(key.startswith("mlp_extractor.shared_net.") for key in state):
+        kwargs, state = unshare_mlp_extractor(kwargs, state)
+    elif _has_shared_layers(kwargs.get("net_arch")):
+        raise UnsupportedModelError(
+            f"{contents.path}: net_arch {kwargs['net_arch']} has layers shared by the policy and value "
+            "networks, but the weights have no shared layers",
+            hint=_RESAVE,
+        )
+    elif (
+        isinstance(kwargs.get("net_arch"), list)
+        and kwargs["net_arch"]
+        and isinstance(kwargs["net_arch"][0], dict)
+    ):
+        kwargs["net_arch"] = kwargs["net_arch"][
+            0
+        ]  # [dict(pi=..., vf=...)] -> dict(pi=..., vf=...) (SB3 < 1.8)
+    data["policy_kwargs"] = kwargs
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -357,7 +376,7 @@ def build_model(contents: ZipContents, algorithm: str) -> Any:
             f"({type(exc).__name__}: {str(exc)[:300]}); the zip was saved by SB3 {contents.sb3_version or '?'}",
             hint="re-save the model with a current SB3, or pass --algo if the detected algorithm is wrong",
         ) from exc
-    load_policy_weights(model.policy, contents.policy_state, str(contents.path))
+    load_policy_weights(model.policy, state, str(contents.path))
     model.policy.set_training_mode(False)
     return model
 
@@ -370,18 +389,55 @@ def _policy_kwargs(kwargs: Any, path: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: policy_kwargs is a {type(kwargs).__name__}, not a mapping", hint=_RESAVE)
     kwargs = dict(kwargs)
     kwargs.pop("device", None)
-    net_arch = kwargs.get("net_arch")
-    if isinstance(net_arch, list) and net_arch and isinstance(net_arch[-1], dict):
-        if len(net_arch) > 1:
-            raise UnsupportedModelError(
-                f"{path}: net_arch {net_arch} has layers shared by the policy and value networks (SB3 < 1.8); "
-                "current SB3 cannot build that architecture",
-                hint="re-train, or load the model with SB3 < 1.8 and export from there",
-            )
-        kwargs["net_arch"] = net_arch[0]  # [dict(pi=..., vf=...)] -> dict(pi=..., vf=...) (SB3 < 1.8)
     if kwargs.get("sde_net_arch", "absent") is None:
         kwargs.pop("sde_net_arch")  # removed in SB3 1.3; None meant "no extra layers"
     return kwargs
+
+
+def _has_shared_layers(net_arch: Any) -> bool:
+    return (
+        isinstance(net_arch, list)
+        and any(isinstance(layer, int) for layer in net_arch)
+        and any(isinstance(layer, dict) for layer in net_arch)
+    )
+
+
+def unshare_mlp_extractor(
+    kwargs: dict[str, Any], state: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An actor-critic MLP with layers shared by the policy and value networks (SB3 < 1.8:
+    ``net_arch=[64, dict(pi=[32], vf=[32])]``, or ``[64, 64]``, which then meant shared) as two separate
+    networks that each start with a copy of the shared layers: the same function, in a form current SB3
+    builds (``net_arch=dict(pi=[64, 32], vf=[64, 32])``). Layer sizes come from the weights themselves.
+    """
+
+    def layers(prefix: str) -> list[tuple[int, int]]:
+        found = []
+        for key, value in state.items():
+            if key.startswith(prefix) and key.endswith(".weight"):
+                found.append((int(key[len(prefix) :].split(".")[0]), int(value.shape[0])))
+        return sorted(found)
+
+    shared = layers("mlp_extractor.shared_net.")
+    offset = 2 * len(shared)  # each layer is Linear + activation in the Sequential
+    renamed: dict[str, Any] = {}
+    for key, value in state.items():
+        if key.startswith("mlp_extractor.shared_net."):
+            rest = key[len("mlp_extractor.shared_net.") :]
+            renamed[f"mlp_extractor.policy_net.{rest}"] = value
+            renamed[f"mlp_extractor.value_net.{rest}"] = value.clone()
+        elif key.startswith(("mlp_extractor.policy_net.", "mlp_extractor.value_net.")):
+            head, rest = key[len("mlp_extractor.") :].split(".", 1)
+            index, tail = rest.split(".", 1)
+            renamed[f"mlp_extractor.{head}.{int(index) + offset}.{tail}"] = value
+        else:
+            renamed[key] = value
+    sizes = [size for _, size in shared]
+    net_arch = {
+        "pi": sizes + [size for _, size in layers("mlp_extractor.policy_net.")],
+        "vf": sizes + [size for _, size in layers("mlp_extractor.value_net.")],
+    }
+    return {**kwargs, "net_arch": net_arch}, renamed
 
 
 def load_policy_weights(policy: Any, state: Mapping[str, Any], label: str) -> None:
