@@ -482,11 +482,11 @@ def export(
 ) -> None:
     """Export an SB3 model (zip or experiment folder) to a verified clanker policy file; nothing is
     written if a check fails."""
+    given = dict(locals())  # the flags, by ExportOptions' field names
     from rich.markup import escape
 
     from clankers.export import ExportOptions, export_sb3
 
-    given = dict(locals())
     options = ExportOptions(**{k: v for k, v in given.items() if k in ExportOptions.model_fields})
     with console.status(f"exporting {model}"):
         report = export_sb3(model, output, options)
@@ -1056,6 +1056,41 @@ def view(
         view_recording(target, host=host, port=port, duration=duration, announce=console.print)
     else:
         view_policy(target, env, seed=seed, host=host, port=port, duration=duration, announce=console.print)
+
+
+dataset_app = _App(
+    name="dataset",
+    help="Datasets from recordings (LeRobot's format).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("export")
+def dataset_export(
+    paths: list[Path] = typer.Argument(
+        ..., help="Recordings (.mcap from `clankers run --record`), then the output folder."
+    ),
+    format: str = typer.Option("lerobot", "--format", help="Dataset format: lerobot (LeRobotDataset v3.0)."),
+    video_size: str = typer.Option("320x240", "--video-size", help="WIDTHxHEIGHT of the camera videos."),
+    task: str = typer.Option(None, help="The episodes' task instruction (default: the task's description)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+) -> None:
+    """Export recordings as a dataset: `clankers dataset export recordings/*.mcap --format lerobot OUT/`."""
+    from clankers.viz.dataset import export_lerobot
+
+    if format != "lerobot":
+        raise ConfigError(f"unknown dataset format {format!r}", hint="use --format lerobot")
+    if len(paths) < 2:
+        raise ConfigError("give the recordings and then the output folder", hint="e.g. runs/*.mcap data/cp")
+    *recordings, out = paths
+    width, height = _size(video_size)
+    info = export_lerobot(recordings, out, width=width, height=height, task=task, overwrite=overwrite)
+    console.print(
+        f"wrote {out}: LeRobotDataset {info['codebase_version']}, {info['total_episodes']} episodes, "
+        f"{info['total_frames']} frames at {info['fps']} fps"
+    )
 
 
 @contextmanager
