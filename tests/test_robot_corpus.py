@@ -8,6 +8,7 @@ The legged robots are also loaded with a floating base and held at home by a PD 
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 
 from clankers.errors import RobotDescriptionError
 from clankers.sim import RobotImportWarning, SimConfig, Simulation, load_robot
+from clankers.sim.inspect import describe_robot
 from clankers.sim.urdf import example_robot_data
 
 ROBOTS = example_robot_data()
@@ -71,6 +73,8 @@ def test_each_robot(loaded: dict[str, object], name: str) -> None:
     assert model.body_mass.sum() > 0 or len(layout) == 0  # a drone without joints is fused into the world
     assert all(j.effort_limit >= 0 and j.lower <= j.upper for j in layout)
     assert result.description.collision_geoms == int(np.sum(model.geom_contype > 0))  # type: ignore[attr-defined]
+    info = json.loads(json.dumps(describe_robot(result)))  # what `clankers inspect --json` prints
+    assert [j["name"] for j in info["joints"]] == list(layout.names)
 
 
 @pytest.mark.parametrize("name", LEGGED)
