@@ -149,3 +149,27 @@ def test_gymnasium_registry_and_ours_agree() -> None:
     for entry in registered_tasks().values():
         spec = gym.spec(entry.env_id)
         assert spec.entry_point is entry.factory and spec.vector_entry_point is not None
+
+
+def test_clankers_train_takes_a_task_file_and_a_gymnasium_id(my_task: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from clankers.cli import app
+
+    runner = CliRunner()
+    small = ["--timesteps", "128", "--num-envs", "2", "--set", "n_steps=64", "--set", "eval_episodes=2"]
+    refused = runner.invoke(app, ["train", str(my_task), "--out", str(tmp_path / "a")])
+    assert refused.exit_code == 2 and "no training recipe" in refused.stderr and "--algo" in refused.stderr
+    trained = runner.invoke(
+        app, ["train", str(my_task), "--algo", "ppo", "--out", str(tmp_path / "b"), *small]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads((tmp_path / "b" / "training.json").read_text())
+    assert summary["config"]["task"] == str(my_task) and summary["env_steps"] == 128
+    gym_run = runner.invoke(
+        app, ["train", "CartPole-v1", "--algo", "ppo", "--out", str(tmp_path / "c"), *small]
+    )
+    assert gym_run.exit_code == 0, gym_run.output
+    assert (tmp_path / "c" / "model.zip").is_file()
