@@ -141,3 +141,22 @@ def test_per_joint_tables_prefer_exact_names() -> None:
     resolved = ResolvedAction.build({"kind": "position", "kp": 1.0}, arm())
     with pytest.raises(ValueError):
         resolved.kp[0] = 3.0  # read-only: one resolved action may be shared
+
+
+def test_servo_gains_can_be_randomized_per_episode() -> None:
+    from clankers.sim.randomization import DomainRandomizer
+
+    sim = Simulation(arm(), action={"kind": "position", "kp": 30.0, "kd": 1.0})
+    randomizer = DomainRandomizer(
+        {"actuator_kp": {"*": {"scale": [0.5, 0.6]}}, "actuator_kd": {"j2_*": 2.5}}, sim
+    )
+    applied = randomizer.reset(np.random.default_rng(0))
+    kp = applied["actuator_kp.j1_shoulder"]
+    assert 15.0 <= kp <= 18.0 and applied["actuator_kd.j2_elbow"] == 2.5
+    act = sim.layout["j1_shoulder"].actuator_index
+    assert (sim.model.actuator_gainprm[act, 0], sim.model.actuator_biasprm[act, 1]) == (kp, -kp)
+    assert sim.model.actuator_biasprm[sim.layout["j2_elbow"].actuator_index, 2] == -2.5
+    randomizer.restore()
+    assert sim.model.actuator_gainprm[act, 0] == 30.0
+    with pytest.raises(ConfigError, match="no kp"):
+        DomainRandomizer({"actuator_kp": {"*": 2.0}}, Simulation(arm()))

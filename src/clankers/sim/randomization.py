@@ -226,13 +226,18 @@ class DomainRandomizer:
             "kd": _match(spec_.actuator_kd, joint_names, "joint"),
         }
         bank = sim.actuators
-        driven = set(bank.names) if bank is not None else set()
+        piped = set(bank.names) if bank is not None else set()
+        # Joints whose PD/velocity loop is a MuJoCo servo (position or velocity actions) have gains too.
+        kind = sim.action.kind
+        self._servos = {n for n in joint_names if n not in piped} if kind != "torque" else set()
         for key, entries in self._gains.items():
-            undriven = [name for name, _, _ in entries if name not in driven]
+            has_gain = piped | (self._servos if kind == "position" or key == "kd" else set())
+            undriven = [name for name, _, _ in entries if name not in has_gain]
             if undriven:
                 raise ConfigError(
-                    f"actuator_{key} randomizes joints {undriven} that have no actuator pipeline (no gains); "
-                    "give them an actuator preset or drop them from the pattern"
+                    f"actuator_{key} randomizes joints {undriven} that have no {key} (no actuator pipeline, "
+                    "no position/velocity servo); give them an actuator preset, use position actions, or "
+                    "drop them"
                 )
         self._push_bodies = []
         if spec_.push is not None:
@@ -250,6 +255,8 @@ class DomainRandomizer:
             "geom_friction": model.geom_friction.copy(),
             "dof_damping": model.dof_damping.copy(),
             "actuator_gear": model.actuator_gear.copy(),
+            "actuator_gainprm": model.actuator_gainprm.copy(),
+            "actuator_biasprm": model.actuator_biasprm.copy(),
             "gravity": model.opt.gravity.copy(),
         }
         self._geoms_of = {bid: np.flatnonzero(model.geom_bodyid == bid) for bid in range(model.nbody)}
@@ -271,12 +278,26 @@ class DomainRandomizer:
         model.geom_friction[:] = nominal["geom_friction"]
         model.dof_damping[:] = nominal["dof_damping"]
         model.actuator_gear[:] = nominal["actuator_gear"]
+        model.actuator_gainprm[:] = nominal["actuator_gainprm"]
+        model.actuator_biasprm[:] = nominal["actuator_biasprm"]
         model.opt.gravity[:] = nominal["gravity"]
         bank = self.sim.actuators
         if bank is not None:
             for joint in bank.pipeline.joints:
                 joint.strength, joint.kp, joint.kd = 1.0, joint.nominal_kp, joint.nominal_kd
         self.sim.data.xfrc_applied[:] = 0.0
+
+    def _set_servo_gain(self, joint: str, key: str, gain: float) -> None:
+        """Write a MuJoCo servo's gain: position ``kp`` (gain and bias) or ``kd`` (the damping bias, and
+        the gain of a velocity servo)."""
+        model, act = self.sim.model, self.sim.layout[joint].actuator_index
+        if key == "kp":
+            model.actuator_gainprm[act, 0] = gain
+            model.actuator_biasprm[act, 1] = -gain
+        else:
+            model.actuator_biasprm[act, 2] = -gain
+            if self.sim.action.kind == "velocity":
+                model.actuator_gainprm[act, 0] = gain
 
     def reset(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw and apply this episode's values from ``rng`` (the episode's ``randomization`` stream).
@@ -325,11 +346,19 @@ class DomainRandomizer:
             applied[f"actuator_strength.{name}"] = factor
         for key, entries in self._gains.items():
             for name, _, param in entries:
-                assert bank is not None
-                joint = bank.pipeline.joints[bank.names.index(name)]
-                nominal_gain = getattr(joint, f"nominal_{key}")
+                if name in self._servos:
+                    action = self.sim.action
+                    i = action.names.index(name)
+                    nominal_gain = float(getattr(action, key)[i])
+                else:
+                    assert bank is not None
+                    joint = bank.pipeline.joints[bank.names.index(name)]
+                    nominal_gain = getattr(joint, f"nominal_{key}")
                 gain = float(max(0.0, param.apply(np.array([nominal_gain]), param.sample(rng, 1))[0]))
-                setattr(joint, key, gain)
+                if name in self._servos:
+                    self._set_servo_gain(name, key, gain)
+                else:
+                    setattr(joint, key, gain)
                 applied[f"actuator_{key}.{name}"] = gain
         for axis, param in spec.gravity.items():
             k = "xyz".index(axis)
