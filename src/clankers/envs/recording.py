@@ -273,18 +273,34 @@ class _FrameEncoder:
             q.x, q.y, q.z, q.w = item.rotation
         self._frames = list(self.message.transforms)
 
-    def encode(self, qpos: np.ndarray, stamp_ns: int) -> bytes:
-        data = self.data
-        data.qpos[:] = qpos
-        mujoco.mj_kinematics(self.model, data)
-        child_pos, parent_pos = data.xpos[self.bodies], data.xpos[self.parents]
-        parent_mat = data.xmat[self.parents].reshape(-1, 3, 3)
-        local = np.einsum("nji,nj->ni", parent_mat, child_pos - parent_pos)  # R_parent^T (p_child - p_parent)
-        parent_quat = data.xquat[self.parents] * np.array([1.0, -1.0, -1.0, -1.0])  # conjugates
-        quat = _quat_mul(parent_quat, data.xquat[self.bodies])
+    def poses(self, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every body's translation and (w, x, y, z) rotation in its parent, for each row of ``qpos``:
+        arrays ``(T, nbody - 1, 3)`` and ``(T, nbody - 1, 4)`` (one kinematics pass per row, the frame
+        algebra done once for all rows)."""
+        data, model = self.data, self.model
+        xpos = np.empty((len(qpos), model.nbody, 3))
+        xquat = np.empty((len(qpos), model.nbody, 4))
+        for row, q in enumerate(qpos):
+            data.qpos[:] = q
+            mujoco.mj_kinematics(model, data)
+            xpos[row], xquat[row] = data.xpos, data.xquat
+        child_pos, parent_pos = xpos[:, self.bodies], xpos[:, self.parents]
+        parent_quat, child_quat = xquat[:, self.parents], xquat[:, self.bodies]
+        flat = parent_quat.reshape(-1, 4) * np.array([1.0, -1.0, -1.0, -1.0])  # conjugates: inverses
+        rotation = _quat_mul(flat, child_quat.reshape(-1, 4)).reshape(child_quat.shape)
+        offset = (child_pos - parent_pos).reshape(-1, 3)
+        local = np.empty_like(offset)
+        for i, (quat, vector) in enumerate(
+            zip(flat, offset, strict=True)
+        ):  # p_local = R_parent^T (p - p_parent)
+            mujoco.mju_rotVecQuat(local[i], vector, quat)
+        return local.reshape(child_pos.shape), rotation
+
+    def encode(self, translation: np.ndarray, rotation: np.ndarray, stamp_ns: int) -> bytes:
+        """One state's ``foxglove.FrameTransforms`` (rows of :meth:`poses`)."""
         seconds, nanos = divmod(stamp_ns, 1_000_000_000)
         for frame, (x, y, z), (qw, qx, qy, qz) in zip(
-            self._moving, local.tolist(), quat.tolist(), strict=True
+            self._moving, translation.tolist(), rotation.tolist(), strict=True
         ):
             t = frame.translation
             t.x, t.y, t.z = x, y, z
@@ -479,6 +495,8 @@ def write_recording(
                 observations, actions = episode.observations.tolist(), episode.actions.tolist()
                 rewards, times = episode.rewards.tolist(), episode.time.tolist()
                 start = clock
+                if frames is not None:
+                    translations, rotations = frames.poses(episode.qpos)
                 for step in range(n):
                     stamp = start + step * step_ns
                     payload = {
@@ -504,7 +522,7 @@ def write_recording(
                             tf_channel,
                             log_time=stamp,
                             publish_time=stamp,
-                            data=frames.encode(episode.qpos[step], stamp),
+                            data=frames.encode(translations[step], rotations[step], stamp),
                         )
                         writer.add_message(
                             joint_channel,

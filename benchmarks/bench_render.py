@@ -1,0 +1,172 @@
+"""Rendering, video and recording costs.
+
+1. Offscreen render time of one 640x480 RGB frame of the decorated scene (``env.render()``), for the
+   cart-pole and for the registered task with the largest model (most geoms), beside the env step.
+2. ``run --video`` against a plain run: the same closed loop (a constant action, so the policy costs
+   nothing and the ratio is the video's alone) with and without filming at 30 fps, 640x480, MP4.
+   Target: at most 2x.
+3. ``run --record`` against a plain run: the loop with the state recorder, and the loop plus writing the
+   MCAP file (Foxglove channels included). Target: at most 10% slower.
+
+Without a GPU, MuJoCo renders through Mesa's software rasterizer (llvmpipe) on the CPU; that is what
+these figures measure here.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._timing import machine_line
+
+STEPS = 300
+ROUNDS = 3
+
+
+def _loop(env, steps: int) -> None:  # type: ignore[no-untyped-def]
+    action = np.zeros(env.action_space.shape, dtype=np.float32)
+    env.reset(seed=0)
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+
+
+def _median_time(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _largest_task() -> tuple[str, int]:
+    from clankers.envs import make_env, registered_tasks
+
+    sizes = {}
+    for name in registered_tasks():
+        env = make_env(name)
+        model = env.unwrapped.sim.model
+        sizes[name] = int(model.ngeom)
+        env.close()
+    name = max(sizes, key=sizes.get)  # type: ignore[arg-type]
+    return name, sizes[name]
+
+
+def _frame_time(task: str) -> tuple[float, float]:
+    """(seconds per 640x480 render, seconds per env step)."""
+    from clankers.envs import make_env
+
+    env = make_env(task, render_mode="rgb_array", width=640, height=480)
+    env.reset(seed=0)
+    env.render()  # context creation
+    action = np.zeros(env.action_space.shape, dtype=np.float32)
+
+    def render() -> None:
+        for _ in range(20):
+            env.render()
+
+    def step() -> None:
+        env.reset(seed=0)
+        for _ in range(200):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+
+    frame = _median_time(render, 5) / 20
+    step_time = _median_time(step, 5) / 200
+    env.close()
+    return frame, step_time
+
+
+def _video_ratio(task: str, folder: Path) -> tuple[float, float, float]:
+    from clankers.envs import make_env
+    from clankers.render.video import VideoRecorder
+
+    plain = make_env(task)
+    plain_time = _median_time(lambda: _loop(plain, STEPS))
+
+    def filmed() -> None:
+        env = VideoRecorder(
+            make_env(task, render_mode="rgb_array", width=640, height=480), folder / "v.mp4", fps=30
+        )
+        _loop(env, STEPS)
+        env.close()
+
+    film_time = _median_time(filmed)
+    return plain_time, film_time, film_time / plain_time
+
+
+def _record_ratio(task: str, folder: Path) -> tuple[float, float, float, float]:
+    from clankers.envs import make_env
+    from clankers.envs.recording import StateRecorder, write_recording
+
+    steps = 5000
+    plain = make_env(task)
+    plain_time = _median_time(lambda: _loop(plain, steps))
+
+    def recorded(write: bool) -> None:
+        env = StateRecorder(make_env(task))
+        _loop(env, steps)
+        if write:
+            write_recording(folder / "r.mcap", env.finish(), env, {"task": task})
+
+    loop_time = _median_time(lambda: recorded(False))
+    total_time = _median_time(lambda: recorded(True))
+    return plain_time / steps, loop_time / steps, total_time / steps, total_time / plain_time
+
+
+def main() -> str:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    largest, geoms = _largest_task()
+    rows = []
+    for task in dict.fromkeys(["cartpole", largest]):
+        frame, step = _frame_time(task)
+        rows.append(f"| {task} | {frame * 1e3:.1f} ms | {1 / frame:.0f} | {step * 1e6:.0f} µs |")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        plain, filmed, video_ratio = _video_ratio("cartpole", folder)
+        step_plain, step_loop, step_total, record_ratio = _record_ratio("cartpole", folder)
+    lines = [
+        "## Rendering, video, recording",
+        "",
+        machine_line()
+        + f"; MUJOCO_GL={os.environ.get('MUJOCO_GL')} (no GPU: Mesa's llvmpipe renders on the CPU).",
+        "",
+        "One 640x480 RGB frame of the decorated scene (`env.render()`), beside one env step:",
+        "",
+        "| task | render | frames/s | env step |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"(`{largest}` has the largest model of the registered tasks: {geoms} geoms.)",
+        "",
+        f"`run --video` (30 fps, 640x480, MP4) against the same cart-pole loop without it, {STEPS} control steps "
+        "at 50 Hz (a constant action: the ratio is the video's cost alone):",
+        "",
+        "| loop | time | ratio | target |",
+        "|---|---|---|---|",
+        f"| plain | {plain * 1e3:.0f} ms | 1.00 | |",
+        f"| filmed | {filmed * 1e3:.0f} ms | {video_ratio:.0f}x | <= 2x: {'met' if video_ratio <= 2 else 'not met'} |",
+        "",
+        "`run --record` against the plain loop (cart-pole, 5000 steps), per step:",
+        "",
+        "| loop | per step | ratio | target |",
+        "|---|---|---|---|",
+        f"| plain | {step_plain * 1e6:.1f} µs | 1.00 | |",
+        f"| recording the states | {step_loop * 1e6:.1f} µs | {step_loop / step_plain:.2f} | |",
+        f"| ... and writing the MCAP file | {step_total * 1e6:.1f} µs | {record_ratio:.2f} | <= 1.10: "
+        f"{'met' if record_ratio <= 1.10 else 'not met'} |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main())
