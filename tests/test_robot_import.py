@@ -155,7 +155,7 @@ def test_file_uris_and_the_urdfs_own_meshdir(tmp_path: Path) -> None:
 def test_missing_collision_mesh_is_an_error_with_the_fix(tmp_path: Path) -> None:
     body = arm(collision=mesh("collision", "package://ghost_pkg/meshes/a.stl"))
     with pytest.raises(RobotDescriptionError, match=r"ghost_pkg.*not found") as error:
-        load_robot(urdf(tmp_path, body.replace(INERTIAL.format(m=1, i=0.01), "")))
+        load_robot(urdf(tmp_path, body))
     assert "--package-dir" in (error.value.hint or "")
 
 
@@ -313,3 +313,15 @@ def test_read_urdf_keeps_the_original_file_untouched(tmp_path: Path) -> None:
     before = path.read_text()
     description = read_urdf(path)
     assert path.read_text() == before and "transmission" not in description.xml
+
+
+def test_unreadable_collision_mesh_without_inertial_is_dropped(tmp_path: Path) -> None:
+    (tmp_path / "broken.dae").write_text("this is not COLLADA")
+    body = arm(collision=mesh("collision", "broken.dae")).replace(
+        INERTIAL.format(m=1, i=0.01), INERTIAL.format(m=1, i=0.01), 1
+    )
+    body = body.replace('<link name="base"/>', f'<link name="base">{mesh("collision", "broken.dae")}</link>')
+    robot, notes = load_quietly(urdf(tmp_path, body))
+    assert any("'base'" in n and "dropped" in n for n in notes)
+    assert any("'arm'" in n and "sphere" in n for n in notes)
+    assert robot.description.collision_geoms == 1

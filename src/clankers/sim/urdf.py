@@ -13,8 +13,8 @@ the file into a URDF MuJoCo accepts, and says what it changed:
   and look next to the file.
 - **Meshes MuJoCo cannot read** (COLLADA ``.dae`` and anything but STL/OBJ/MSH) are converted to STL with
   trimesh, once, into a cache (``$CLANKERS_CACHE_DIR`` or ``~/.cache/clankers``). A collision mesh that
-  cannot be found or converted becomes a sphere with the link's inertia (centred on its centre of
-  mass); a visual one is dropped. Each such change is a warning naming the file. COLLADA's ``up_axis`` is
+  cannot be converted becomes a sphere with the link's inertia (centred on its centre of mass); one that
+  cannot be found is an error (usually a package folder to pass); a visual one is dropped either way. Each such change is a warning naming the file. COLLADA's ``up_axis`` is
   ignored, as ROS tools do: URDF meshes are authored in the link frame.
 - **Inertias** MuJoCo rejects (non-positive principal moments, moments violating ``A + B >= C``) are
   repaired per link with a warning: principal moments are floored and the two smaller ones raised until
@@ -653,7 +653,7 @@ def _prepare_mesh(
             if uri.startswith("package://")
             else "fix the path"
         )
-        if role == "collision" and _inertial(link, path) is None:
+        if role == "collision":  # most often a forgotten package folder: say so, never guess a shape
             raise _error(path, element, problem, fix)
     else:
         if not mujoco_reads(source):
@@ -670,7 +670,9 @@ def _prepare_mesh(
         notes.append(f"{element}: {problem}; the visual is dropped")
         return False
     found = _inertial(link, path)
-    assert found is not None
+    if found is None:
+        notes.append(f"{element}: {problem}; the link has no <inertial> to size a stand-in: dropped")
+        return False
     mass, xyz, matrix, _ = found
     radius = 0.01
     if mass > 0:
