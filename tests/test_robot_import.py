@@ -317,9 +317,7 @@ def test_read_urdf_keeps_the_original_file_untouched(tmp_path: Path) -> None:
 
 def test_unreadable_collision_mesh_without_inertial_is_dropped(tmp_path: Path) -> None:
     (tmp_path / "broken.dae").write_text("this is not COLLADA")
-    body = arm(collision=mesh("collision", "broken.dae")).replace(
-        INERTIAL.format(m=1, i=0.01), INERTIAL.format(m=1, i=0.01), 1
-    )
+    body = arm(collision=mesh("collision", "broken.dae"))
     body = body.replace('<link name="base"/>', f'<link name="base">{mesh("collision", "broken.dae")}</link>')
     robot, notes = load_quietly(urdf(tmp_path, body))
     assert any("'base'" in n and "dropped" in n for n in notes)
