@@ -1006,7 +1006,12 @@ def sweep(
     config.validate()
     folder = out or Path("runs") / f"{task.replace('/', '_')}-sweep"
     say = _quiet if json_output else console.print
-    with _ray_connection(True, ray_address, 1):
+    import contextlib
+    import sys
+
+    # Ray Tune prints its own tables: to stderr under --json, so stdout carries the JSON object only.
+    chatter = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
+    with _ray_connection(True, ray_address, 1), chatter:
         result = run_sweep(config, folder, log=say)
     if json_output:
         _emit_json(result.to_dict(), True, None)

@@ -285,7 +285,10 @@ def run_sweep(
     sweep = replace(sweep, fixed={**sweep.fixed, **fixed})
     searcher: Any = None
     if sweep.search == "optuna" and space:
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise
 
         searcher = OptunaSearch(seed=sweep.search_seed)
     if searcher is not None and sweep.max_concurrent:
