@@ -130,6 +130,14 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.state = state = TaskState.for_scene(self.scene)
         state.sim = self.sim
         self._qpos_idx, self._qvel_idx = self.layout.qpos_indices, self.layout.qvel_indices
+        data = self.sim.data
+        # A scene whose joints are MuJoCo's whole qpos/qvel in order (hinges and slides only): the state
+        # reads MuJoCo's arrays in place, so nothing is copied per step.
+        self._state_in_place = np.array_equal(self._qpos_idx, np.arange(data.qpos.size)) and np.array_equal(
+            self._qvel_idx, np.arange(data.qvel.size)
+        )
+        if self._state_in_place:
+            state.qpos, state.qvel = data.qpos, data.qvel
 
         # Points and targets: register the live arrays first, so terms can bind to them.
         point_specs = []
@@ -202,7 +210,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
             self.robot_observation_slices = {robots[0]: slice(0, len(names))}
         self.observation_names = tuple(names)
         self._obs = np.zeros(len(names))
-        self._writers = writers
+        # Each writer fills its own view of the one buffer (views made once, not per step).
+        self._writers = [(write, self._obs[block]) for write, block in writers]
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(len(names),), dtype=np.float32)
 
     def _start_ranges(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +268,9 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _refresh(self) -> None:
         data = self.sim.data
-        data.qpos.take(self._qpos_idx, out=self.state.qpos)
-        data.qvel.take(self._qvel_idx, out=self.state.qvel)
+        if not self._state_in_place:
+            data.qpos.take(self._qpos_idx, out=self.state.qpos)
+            data.qvel.take(self._qvel_idx, out=self.state.qvel)
         # mj_step leaves derived quantities one substep behind qpos (computed before integrating);
         # recompute what the terms read, so everything observed describes the same instant.
         if self._stage >= 2:  # sensors reading velocities, accelerations or contacts
@@ -268,12 +278,13 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
             mujoco.mj_rnePostConstraint(self.sim.model, data)
         elif self._stage >= 1:  # points and body poses
             mujoco.mj_kinematics(self.sim.model, data)
-        self._points.update(data)
+        if self._points.active:
+            self._points.update(data)
 
     def _observation(self) -> np.ndarray:
         obs = self._obs
-        for write, block in self._writers:
-            write(obs[block])
+        for write, view in self._writers:
+            write(view)
         for noise, block in self._noises:
             obs[block] = noise.apply(obs[block], self._noise_rng)
         return obs.astype(np.float32)

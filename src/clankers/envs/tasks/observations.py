@@ -71,6 +71,11 @@ class _JointTerm(_ObservationTerm):
     def _indices(self, state: TaskState) -> np.ndarray:
         return state.joint_indices(self.robot, self.joints)
 
+    def _all_in_order(self, state: TaskState) -> bool:
+        """Every joint of the scene, in layout order: then a writer copies whole arrays, no fancy indexing."""
+        idx = self._indices(state)
+        return len(idx) == len(state.qpos) and bool(np.all(idx == np.arange(len(idx))))
+
     def owner(self, state: TaskState) -> str | None:
         return self.robot if self.robot is not None or len(state.scene.robot_names) > 1 else None
 
@@ -87,6 +92,8 @@ class JointPosition(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, qpos = self._indices(state), state.qpos
+        if self._all_in_order(state):
+            return lambda out: np.copyto(out, qpos)
         return lambda out: qpos.take(idx, out=out)
 
 
@@ -98,6 +105,8 @@ class JointVelocity(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, qvel = self._indices(state), state.qvel
+        if self._all_in_order(state):
+            return lambda out: np.copyto(out, qvel)
         return lambda out: qvel.take(idx, out=out)
 
 
@@ -109,6 +118,8 @@ class JointState(_JointTerm):
 
     def bind(self, state: TaskState) -> Writer:
         idx, qpos, qvel = self._indices(state), state.qpos, state.qvel
+        if self._all_in_order(state):
+            idx = slice(None)  # type: ignore[assignment]
 
         def write(out: np.ndarray) -> None:
             out[0::2] = qpos[idx]

@@ -76,6 +76,7 @@ class PointTracker:
     def __init__(self, state: TaskState, specs: Sequence[tuple[str, str, int, np.ndarray]]) -> None:
         self._state = state
         self._entries = [(state.points[name], body_id, offset) for name, _robot, body_id, offset in specs]
+        self.active = bool(self._entries)
 
     def update(self, data: mujoco.MjData) -> None:
         for out, body_id, offset in self._entries:
