@@ -145,36 +145,41 @@ class JointSinCos(_JointTerm):
         return write
 
 
-class PointPosition(_ObservationTerm):
+class _WorldPosition(_ObservationTerm):
+    """The world position (x, y, z) of the point or target named by :attr:`subject`."""
+
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    def owner(self, state: TaskState) -> str | None:
+        return state.robot_of(self.subject)
+
+    def names(self, state: TaskState) -> list[str]:
+        state.position(self.subject)  # raises ConfigError for an unknown name
+        return [f"{self.subject}.{axis}" for axis in "xyz"]
+
+    def bind(self, state: TaskState) -> Writer:
+        source = state.position(self.subject)
+        return lambda out: np.copyto(out, source)
+
+
+class PointPosition(_WorldPosition):
     kind: Literal["point_position"] = "point_position"
     point: str
 
-    def owner(self, state: TaskState) -> str | None:
-        return state.robot_of(self.point)
-
-    def names(self, state: TaskState) -> list[str]:
-        state.position(self.point)  # raises ConfigError for an unknown name
-        return [f"{self.point}.{axis}" for axis in "xyz"]
-
-    def bind(self, state: TaskState) -> Writer:
-        source = state.position(self.point)
-        return lambda out: np.copyto(out, source)
+    @property
+    def subject(self) -> str:
+        return self.point
 
 
-class TargetPosition(_ObservationTerm):
+class TargetPosition(_WorldPosition):
     kind: Literal["target_position"] = "target_position"
     target: str
 
-    def owner(self, state: TaskState) -> str | None:
-        return state.robot_of(self.target)
-
-    def names(self, state: TaskState) -> list[str]:
-        state.position(self.target)
-        return [f"{self.target}.{axis}" for axis in "xyz"]
-
-    def bind(self, state: TaskState) -> Writer:
-        source = state.position(self.target)
-        return lambda out: np.copyto(out, source)
+    @property
+    def subject(self) -> str:
+        return self.target
 
 
 class PointToTarget(_ObservationTerm):
