@@ -1,12 +1,15 @@
 """Rendering, video and recording costs.
 
 1. Offscreen render time of one 640x480 RGB frame of the decorated scene (``env.render()``), for the
-   cart-pole and for the registered task with the largest model (most geoms), beside the env step.
+   cart-pole and for the registered task with the largest model (most geoms), beside the env step; and
+   for the largest robot of the import corpus (Talos from example-robot-data, with its meshes).
 2. ``run --video`` against a plain run: the same closed loop (a constant action, so the policy costs
    nothing and the ratio is the video's alone) with and without filming at 30 fps, 640x480, MP4.
    Target: at most 2x.
 3. ``run --record`` against a plain run: the loop with the state recorder, and the loop plus writing the
    MCAP file (Foxglove channels included). Target: at most 10% slower.
+
+Loops are interleaved round by round, so machine load hits every alternative alike.
 
 Without a GPU, MuJoCo renders through Mesa's software rasterizer (llvmpipe) on the CPU; that is what
 these figures measure here.
@@ -86,22 +89,58 @@ def _frame_time(task: str) -> tuple[float, float]:
     return frame, step_time
 
 
+def _robot_frame_time(relative: str) -> tuple[str, int, float] | None:
+    """A vendor's robot from example-robot-data (meshes), decorated: (name, geoms, seconds per frame)."""
+    import warnings
+
+    import mujoco
+
+    from clankers.render import SceneRenderer, decorate_spec, place_floor
+    from clankers.sim import load_robot
+    from clankers.sim.urdf import example_robot_data
+
+    robots = example_robot_data()
+    if robots is None or not (robots / relative).is_file():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        robot = load_robot(robots / relative, scenery=decorate_spec)
+    place_floor(robot.model)
+    data = mujoco.MjData(robot.model)
+    mujoco.mj_forward(robot.model, data)
+    with SceneRenderer(robot.model, 640, 480) as renderer:
+        renderer.rgb(data)
+        frame = _median_time(lambda: [renderer.rgb(data) for _ in range(10)], 5) / 10
+    return relative.split("/")[-1], int(robot.model.ngeom), frame
+
+
+def _interleaved(alternatives: dict[str, Callable[[], object]], rounds: int = ROUNDS) -> dict[str, float]:
+    """Median seconds of each alternative, run round by round in turn (load hits all alike)."""
+    samples: dict[str, list[float]] = {name: [] for name in alternatives}
+    for _ in range(rounds):
+        for name, fn in alternatives.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def _video_ratio(task: str, folder: Path) -> tuple[float, float, float]:
     from clankers.envs import make_env
     from clankers.render.video import VideoRecorder
 
     plain = make_env(task)
-    plain_time = _median_time(lambda: _loop(plain, STEPS))
+    rendering = make_env(task, render_mode="rgb_array", width=640, height=480)
+    rendering.reset(seed=0)
+    rendering.render()  # the OpenGL context exists before timing, as in a run after its first frame
 
     def filmed() -> None:
-        env = VideoRecorder(
-            make_env(task, render_mode="rgb_array", width=640, height=480), folder / "v.mp4", fps=30
-        )
-        _loop(env, STEPS)
-        env.close()
+        film = VideoRecorder(rendering, folder / "v.mp4", fps=30)
+        _loop(film, STEPS)
+        film.film.close()  # the MP4 is finished and renamed (the env stays open for the next round)
 
-    film_time = _median_time(filmed)
-    return plain_time, film_time, film_time / plain_time
+    times = _interleaved({"plain": lambda: _loop(plain, STEPS), "filmed": filmed})
+    return times["plain"], times["filmed"], times["filmed"] / times["plain"]
 
 
 def _record_ratio(task: str, folder: Path) -> tuple[float, float, float, float]:
@@ -110,17 +149,29 @@ def _record_ratio(task: str, folder: Path) -> tuple[float, float, float, float]:
 
     steps = 5000
     plain = make_env(task)
-    plain_time = _median_time(lambda: _loop(plain, steps))
+
+    recorder = StateRecorder(make_env(task))
 
     def recorded(write: bool) -> None:
-        env = StateRecorder(make_env(task))
-        _loop(env, steps)
+        recorder.episodes = []
+        _loop(recorder, steps)
         if write:
-            write_recording(folder / "r.mcap", env.finish(), env, {"task": task})
+            write_recording(folder / "r.mcap", recorder.finish(), recorder, {"task": task})
 
-    loop_time = _median_time(lambda: recorded(False))
-    total_time = _median_time(lambda: recorded(True))
-    return plain_time / steps, loop_time / steps, total_time / steps, total_time / plain_time
+    times = _interleaved(
+        {
+            "plain": lambda: _loop(plain, steps),
+            "loop": lambda: recorded(False),
+            "total": lambda: recorded(True),
+        },
+        rounds=5,
+    )
+    return (
+        times["plain"] / steps,
+        times["loop"] / steps,
+        times["total"] / steps,
+        times["total"] / times["plain"],
+    )
 
 
 def main() -> str:
@@ -130,6 +181,12 @@ def main() -> str:
     for task in dict.fromkeys(["cartpole", largest]):
         frame, step = _frame_time(task)
         rows.append(f"| {task} | {frame * 1e3:.1f} ms | {1 / frame:.0f} | {step * 1e6:.0f} µs |")
+    robot = _robot_frame_time("talos_data/robots/talos_full_v2.urdf")
+    if robot is not None:
+        name, _, frame = robot
+        rows.append(
+            f"| {name} (example-robot-data, meshes; render only) | {frame * 1e3:.1f} ms | {1 / frame:.0f} | |"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         plain, filmed, video_ratio = _video_ratio("cartpole", folder)
@@ -146,7 +203,8 @@ def main() -> str:
         "|---|---|---|---|",
         *rows,
         "",
-        f"(`{largest}` has the largest model of the registered tasks: {geoms} geoms.)",
+        f"(`{largest}` has the largest model of the registered tasks: {geoms} geoms"
+        + (f"; Talos, {robot[1]} geoms, is the largest robot of the import corpus)." if robot else ")."),
         "",
         f"`run --video` (30 fps, 640x480, MP4) against the same cart-pole loop without it, {STEPS} control steps "
         "at 50 Hz (a constant action: the ratio is the video's cost alone):",

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,29 +24,48 @@ needs_browser = pytest.mark.skipif(
 SCRIPT = """
 set -u
 ip link set lo up
-"$PYTHON" -m clankers.cli view "$TARGET" --env cartpole --port "$PORT" --duration 90 > "$OUT/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 120); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
+"$PYTHON" -m clankers.cli view zero --env cartpole --port 18731 --duration 120 > "$OUT/live.log" 2>&1 &
+live=$!
+"$PYTHON" -m clankers.cli view "$RECORDING" --port 18732 --duration 120 > "$OUT/recording.log" 2>&1 &
+recorded=$!
+for port in 18731 18732; do
+  for _ in $(seq 1 120); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.5; done
+done
 sleep 1
-timeout 90 "$CHROMIUM" --headless=new --no-sandbox --use-angle=swiftshader --enable-unsafe-swiftshader \
-  --user-data-dir="$OUT/profile" --no-first-run --window-size=900,700 --virtual-time-budget=12000 \
-  --screenshot="$OUT/shot.png" "http://127.0.0.1:$PORT/" > "$OUT/chromium.log" 2>&1
-kill $server 2>/dev/null
-wait $server 2>/dev/null
+for name in live:18731 recording:18732; do
+  timeout 90 "$CHROMIUM" --headless=new --no-sandbox --use-angle=swiftshader --enable-unsafe-swiftshader \
+    --user-data-dir="$OUT/profile-${name%%:*}" --no-first-run --window-size=900,700 --virtual-time-budget=10000 \
+    --screenshot="$OUT/${name%%:*}.png" "http://127.0.0.1:${name##*:}/" >> "$OUT/chromium.log" 2>&1
+done
+kill $live $recorded 2>/dev/null
+wait 2>/dev/null
 exit 0
 """
 
 
-def _screenshot(target: str, out: Path, port: int) -> np.ndarray:
-    env = {**os.environ, "PYTHON": sys.executable, "TARGET": target, "PORT": str(port), "OUT": str(out),
-           "CHROMIUM": str(CHROMIUM)}  # fmt: skip
-    subprocess.run(["unshare", "-n", "bash", "-c", SCRIPT], env=env, timeout=240, check=True)
-    shot = out / "shot.png"
-    assert shot.is_file(), (out / "server.log").read_text()[-2000:] + (out / "chromium.log").read_text()[
-        -2000:
-    ]
-    with Image.open(shot) as image:
-        return np.asarray(image.convert("RGB")).astype(int)
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    """Both viewers served at once inside one network namespace, one Chromium screenshot of each."""
+    from clankers.envs import make_env
+    from clankers.envs.recording import StateRecorder, write_recording
+    from clankers.envs.rollout import evaluate
+
+    out = tmp_path_factory.mktemp("viewer")
+    env = StateRecorder(make_env("cartpole"))
+    evaluate(lambda obs: np.zeros(2, np.float32), "cartpole", 1, seed=0, env_factory=lambda: env)
+    recording = write_recording(out / "ep.mcap", env.finish(), env, {"task": "cartpole"})
+    variables = {**os.environ, "PYTHON": sys.executable, "RECORDING": str(recording), "OUT": str(out),
+                 "CHROMIUM": str(CHROMIUM)}  # fmt: skip
+    subprocess.run(["unshare", "-n", "bash", "-c", SCRIPT], env=variables, timeout=300, check=True)
+    shots = {}
+    for name in ("live", "recording"):
+        shot = out / f"{name}.png"
+        assert shot.is_file(), (out / f"{name}.log").read_text()[-2000:] + (out / "chromium.log").read_text()[
+            -2000:
+        ]
+        with Image.open(shot) as image:
+            shots[name] = np.asarray(image.convert("RGB")).astype(int)
+    return shots
 
 
 def _robot_pixels(pixels: np.ndarray) -> int:
@@ -59,22 +77,13 @@ def _robot_pixels(pixels: np.ndarray) -> int:
 
 
 @needs_browser
-def test_live_view_draws_the_robot(tmp_path: Path) -> None:
-    pixels = _screenshot("zero", tmp_path, 18731)
-    assert _robot_pixels(pixels) > 400, "the cart-pole is drawn in the 3D view"
+def test_live_view_draws_the_robot(screenshots: dict[str, np.ndarray]) -> None:
+    assert _robot_pixels(screenshots["live"]) > 400, "the cart-pole is drawn in the 3D view"
 
 
 @needs_browser
-def test_recording_view_draws_the_robot(tmp_path: Path) -> None:
-    from clankers.envs import make_env
-    from clankers.envs.recording import StateRecorder, write_recording
-    from clankers.envs.rollout import evaluate
-
-    env = StateRecorder(make_env("cartpole"))
-    evaluate(lambda obs: np.zeros(2, np.float32), "cartpole", 1, seed=0, env_factory=lambda: env)
-    recording = write_recording(tmp_path / "ep.mcap", env.finish(), env, {"task": "cartpole"})
-    pixels = _screenshot(str(recording), tmp_path, 18732)
-    assert _robot_pixels(pixels) > 400
+def test_recording_view_draws_the_robot(screenshots: dict[str, np.ndarray]) -> None:
+    assert _robot_pixels(screenshots["recording"]) > 400
 
 
 def test_play_pause_and_step() -> None:

@@ -90,7 +90,7 @@ class SceneView:
         size = model.geom_size[geom]
         pose = {"position": tuple(map(float, model.geom_pos[geom])), "wxyz": _wxyz(model.geom_quat[geom])}
         color = _color(model, geom)
-        kind = mujoco.mjtGeom(int(model.geom_type[geom]))
+        kind = mujoco.mjtGeom(int(model.geom_type[geom]))  # (a numpy int is never `in` a tuple of mjtGeom)
         if kind == mujoco.mjtGeom.mjGEOM_BOX:
             scene.add_box(name, color=color, dimensions=tuple(2 * size), **pose)
         elif kind == mujoco.mjtGeom.mjGEOM_SPHERE:
@@ -105,7 +105,6 @@ class SceneView:
                 shape = trimesh.creation.cylinder(radius=radius, height=height, sections=24)
             else:
                 shape = trimesh.creation.capsule(height=height, radius=radius, count=[12, 12])
-            # (viser's own cylinder primitive did not show in headless Chromium's software WebGL)
             scene.add_mesh_simple(name, vertices=shape.vertices, faces=shape.faces, color=color, **pose)
         elif kind == mujoco.mjtGeom.mjGEOM_MESH:
             mesh = model.geom_dataid[geom]
