@@ -24,6 +24,12 @@ What this vector env guarantees:
 Hot path hook (optional, duck-typed): when the single env defines ``step_unchecked(action)`` (``step``
 without argument validation), the vector env validates the whole batch once (shape, NaN/inf) and calls
 that instead of ``step``, saving a per-env conversion and check.
+
+Batched tasks (:mod:`clankers.envs.tasks.batch`): when every env is a task that runs batched, the threads
+only step the physics of their envs and copy each env's MuJoCo state into one row of ``[N, ...]``
+arrays; every observation, reward and termination term is then evaluated once for all N envs (and
+again for the envs reset in that step). Resets and their seeds are per env as before, so the results
+still equal ``SyncVectorEnv`` over the single envs, bit for bit.
 """
 
 from __future__ import annotations
@@ -273,6 +279,16 @@ class ClankersVectorEnv(VectorEnv):
         self._queues: list[Iterator[int]] = []
         self._pool = _SlicePool(self.num_threads)
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
+        self._engine = self._batch_engine()
+        self._stepping: np.ndarray | None = None
+
+    def _batch_engine(self) -> Any:
+        """The batched engine over the envs when they are all one task that runs batched, else None."""
+        if not all(getattr(env, "_batched", False) for env in self.envs):
+            return None
+        from clankers.envs.tasks.batch import TaskBatch
+
+        return TaskBatch(self.envs)  # type: ignore[arg-type]
 
     def _choose_threads(self, requested: int | None) -> int:
         if requested is not None:
@@ -299,6 +315,9 @@ class ClankersVectorEnv(VectorEnv):
         self._reset_args = (seeds, options, mask)
         self._env_infos = [None] * self.num_envs
         self._run(self._reset_slice)
+        if self._engine is not None:  # the reset envs' observations, computed once for all of them
+            rows = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+            self._observations[rows] = self._engine.observe(rows)
         if mask is None:
             self._terminations[:] = False
             self._truncations[:] = False
@@ -357,6 +376,11 @@ class ClankersVectorEnv(VectorEnv):
         for i in self._claim(k):
             if mask is not None and not mask[i]:
                 continue
+            if self._engine is not None:
+                info = self.envs[i]._reset_state(seed=seeds[i], options=options)  # type: ignore[attr-defined]
+                if info:
+                    infos[i] = info
+                continue
             o, info = reset_fns[i](seed=seeds[i], options=options)
             obs[i] = o
             if info:
@@ -406,8 +430,49 @@ class ClankersVectorEnv(VectorEnv):
             self._final_obs = [None] * self.num_envs
             self._final_infos = [None] * self.num_envs
             self._any_final = False
-        self._run(self._step_slice)
+        if self._engine is not None:
+            self._step_engine(batch)
+        else:
+            self._run(self._step_slice)
         np.logical_or(self._terminations, self._truncations, out=self._autoreset_envs)
+
+    def _physics_slice(self, k: int) -> None:
+        physics, actions, stepping = self._engine.physics, self._actions, self._stepping
+        for i in self._claim(k):
+            if stepping is None or stepping[i]:
+                physics(i, actions[i])
+
+    def _step_engine(self, actions: np.ndarray) -> None:
+        """One step of a batched task: physics in the threads, every term once over the batch, then the
+        auto-resets of the mode (each env reset by its own generators, their observations batched)."""
+        engine, mode = self._engine, self.autoreset_mode
+        pending = self._autoreset_envs.copy() if mode is AutoresetMode.NEXT_STEP else None
+        self._stepping = None if pending is None or not pending.any() else ~pending
+        self._run(self._physics_slice)
+        rewards, terminated, truncated = engine.evaluate(actions)
+        self._observations[:] = engine.observe()
+        self._rewards[:] = rewards
+        self._terminations[:] = terminated
+        self._truncations[:] = truncated
+        infos: list[dict[str, Any] | None] = engine.infos()  # type: ignore[assignment]
+        if self._stepping is not None:  # NEXT_STEP: the envs that ended last step start over instead
+            resets = np.flatnonzero(pending)
+            for i in resets:
+                infos[i] = self.envs[i]._reset_state() or None  # type: ignore[attr-defined]
+            self._observations[resets] = engine.observe(resets)
+            self._rewards[resets] = 0.0
+            self._terminations[resets] = False
+            self._truncations[resets] = False
+        elif mode is AutoresetMode.SAME_STEP:
+            resets = np.flatnonzero(terminated | truncated)
+            if len(resets):
+                for i in resets:
+                    self._final_obs[i] = self._observations[i].copy()
+                    self._final_infos[i] = infos[i]
+                    infos[i] = self.envs[i]._reset_state() or None  # type: ignore[attr-defined]
+                self._any_final = True
+                self._observations[resets] = engine.observe(resets)
+        self._env_infos = infos
 
     def _check_actions(self, actions: object) -> np.ndarray:
         batch = np.asarray(actions, dtype=np.float64)

@@ -7,7 +7,7 @@ In a task file the short forms are enough::
 
     randomization:
       link_mass: {"*": {scale: [0.8, 1.2]}}          # every link, each its own factor
-      friction: {"foot_*": {uniform: [0.5, 1.2]}}     # sliding friction of the feet's geoms
+      friction: {"foot_*": {uniform: [0.5, 1.2]}}     # sliding friction of the feet's contacts
       joint_damping: {"*": {log_uniform: [0.01, 1.0]}}
       actuator_strength: {"*": {scale: [0.9, 1.1]}}   # torque factor per joint
       gravity: {z: {gaussian: [-9.81, 0.1]}}
@@ -260,6 +260,11 @@ class DomainRandomizer:
             "gravity": model.opt.gravity.copy(),
         }
         self._geoms_of = {bid: np.flatnonzero(model.geom_bodyid == bid) for bid in range(model.nbody)}
+        # MuJoCo gives a contact the larger friction of its two geoms, so a link's friction drawn below the
+        # ground's would have no effect; a higher geom priority makes the randomized link's friction the
+        # contact's (MuJoCo: of two geoms with different priorities, the higher one's parameters apply).
+        for _, bid, _ in self._friction:
+            model.geom_priority[self._geoms_of[bid]] = 1
         self.applied: dict[str, float] = {}
         self.pushes: list[Push] = []
         self.actuation_noise_std = 0.0

@@ -52,12 +52,21 @@ class PPOParams(_Replaceable):
     vf_coef: float = Field(default=0.5, ge=0)
     max_grad_norm: float = Field(default=0.5, gt=0)
     net_arch: NetArch = Field(default_factory=lambda: {"pi": [64, 64], "vf": [64, 64]})
+    activation: Literal["tanh", "relu", "elu"] = "tanh"  # of the hidden layers (SB3's default: tanh)
+    log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``stable_baselines3.PPO``."""
+        import torch
+
         values = self.model_dump()
-        net_arch = values.pop("net_arch")
-        return {**values, "policy_kwargs": {"net_arch": net_arch}}
+        policy_kwargs: dict[str, Any] = {"net_arch": values.pop("net_arch")}
+        activation, log_std = values.pop("activation"), values.pop("log_std_init")
+        if activation != "tanh":  # SB3's default: leave it out, as before
+            policy_kwargs["activation_fn"] = {"relu": torch.nn.ReLU, "elu": torch.nn.ELU}[activation]
+        if log_std != 0.0:
+            policy_kwargs["log_std_init"] = log_std
+        return {**values, "policy_kwargs": policy_kwargs}
 
 
 class SACParams(_Replaceable):

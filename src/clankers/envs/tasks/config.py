@@ -10,7 +10,11 @@ Every section is a strict pydantic model: unknown keys, wrong types and inconsis
 compiled robot (joints, bodies) are checked when the environment is built, with the same error type.
 
 Paths: a robot's ``urdf`` is absolute, or relative to the config file's folder, or relative to the
-project's ``assets/`` folder (``"urdf/pendulum.urdf"``), tried in that order.
+project's ``assets/`` folder (``"urdf/pendulum.urdf"``), tried in that order; or a ROS package path
+``package://NAME/rest`` (``"package://go1_description/urdf/go1.urdf"``), looked up in
+``ROS_PACKAGE_PATH``, the folders above the task file and the robots of the ``example-robot-data``
+package (``pip install 'clankers[robots]'``). A package path that is not found stays as written, so the
+task still registers; building its environment then says what to install.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from clankers.envs.tasks.base import Term, Vector3
 from clankers.envs.tasks.conditions import Condition
+from clankers.envs.tasks.locomotion import LocomotionConfig
 from clankers.envs.tasks.observations import Observation
 from clankers.envs.tasks.rewards import RewardTerm
 from clankers.envs.tasks.terminations import TerminationTerm
@@ -153,6 +158,8 @@ class TaskConfig(Term):
 
     | `randomization`     | per-episode domain randomization, see :mod:`clankers.sim.randomization` (link masses, friction, damping, actuators, gravity, pushes, actuation noise) |
     | `action`            | action semantics, see :mod:`clankers.sim.actions`: `kind` = `torque` (normalized, default), `position` (PD to home + scale * a) or `velocity`; `kp`, `kd`, `scale`, `armature`, `damping` per joint |
+    | `locomotion`        | feet, velocity commands and a gait clock, see :mod:`clankers.envs.tasks.locomotion` |
+    | `batched`           | evaluate every term once over all environments of a vector env, see :mod:`clankers.envs.tasks.batch` (default: when the task needs it) |
 
     Sensor noise is declared per observation term (``noise = ...``, see :mod:`clankers.sim.noise`).
     """
@@ -172,6 +179,8 @@ class TaskConfig(Term):
     actuators: dict[str, Any] = Field(default_factory=dict)
     randomization: dict[str, Any] | None = None
     action: ActionConfig = ActionConfig()
+    locomotion: LocomotionConfig | None = None
+    batched: bool | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> TaskConfig:
@@ -209,8 +218,27 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}; fix the syntax") from exc
 
 
-def resolve_urdf(urdf: str, base_dir: Path | None) -> Path:
-    """Absolute path of a robot's URDF (see the module docstring for the search order)."""
+PACKAGE_SCHEME = "package://"
+
+
+def find_package_file(uri: str, base_dir: Path | None = None) -> Path | None:
+    """The file a ``package://NAME/rest`` path names (see the module docstring), or None."""
+    from clankers.sim.urdf import example_robot_data, resolve_resource
+
+    name = uri[len(PACKAGE_SCHEME) :].lstrip("/").partition("/")[0]
+    robots = example_robot_data()
+    dirs = {name: robots / name} if robots is not None and (robots / name).is_dir() else {}
+    anchor = (base_dir or Path.cwd()) / "task"  # the folders above the task file are searched too
+    found, _ = resolve_resource(uri, anchor, dirs, None)
+    return found
+
+
+def resolve_urdf(urdf: str, base_dir: Path | None) -> Path | str:
+    """Absolute path of a robot's URDF (see the module docstring for the search order); a package
+    path not found on this machine is returned unchanged (:func:`require_urdf` raises later)."""
+    if urdf.startswith(PACKAGE_SCHEME):
+        found = find_package_file(urdf, base_dir)
+        return found.resolve() if found is not None else urdf
     path = Path(urdf)
     if path.is_absolute():
         return path
@@ -222,6 +250,17 @@ def resolve_urdf(urdf: str, base_dir: Path | None) -> Path:
         f"URDF {urdf!r} not found (looked in {[str(c.parent) for c in candidates]}); give an absolute path "
         "or one relative to the config file"
     )
+
+
+def require_urdf(robot: RobotConfig) -> Path:
+    """The robot's URDF file, or :class:`ConfigError` saying how to get a package path's file."""
+    if robot.urdf.startswith(PACKAGE_SCHEME):
+        raise ConfigError(
+            f"robot {robot.name!r}: {robot.urdf} is not installed on this machine",
+            hint="pip install 'clankers[robots]' (example-robot-data), or add the package's parent folder "
+            "to ROS_PACKAGE_PATH",
+        )
+    return Path(robot.urdf)
 
 
 def load_task_config(source: TaskConfig | Mapping[str, Any] | str | Path) -> TaskConfig:

@@ -6,6 +6,10 @@ preallocated buffer, then evaluate the composite reward and termination. No name
 allocations beyond a few small arrays happen in ``step``, and the instance shares nothing mutable with
 other instances, so N copies can be stepped from N threads.
 
+A task that runs batched (``batched`` in its file, see :mod:`clankers.envs.tasks.batch`) evaluates its
+terms over ``[N, ...]`` arrays: this environment is then a batch of one, and a vector env of the task
+evaluates every term once for all its environments.
+
 Randomness comes from the seed hierarchy of :mod:`clankers.sim.seeding`: ``reset(seed=s)`` restarts
 it at root ``s`` (``reset()`` moves on to the next episode), and each episode gives every subsystem its
 own generator: ``randomization`` (model parameters, pushes, actuation noise), ``start_state`` (start
@@ -16,7 +20,7 @@ other episodes. (Gymnasium's ``np_random`` is seeded too, for wrappers that use 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,9 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from clankers.envs.tasks.config import TargetConfig, TaskConfig, load_task_config
+from clankers.envs.tasks.batch import TaskBatch, runs_batched
+from clankers.envs.tasks.config import TargetConfig, TaskConfig, load_task_config, require_urdf
+from clankers.envs.tasks.locomotion import command_override
 from clankers.envs.tasks.rewards import CompositeReward
 from clankers.envs.tasks.scene import PlacedRobot, Scene, build_scene
 from clankers.envs.tasks.state import PointTracker, TaskState
@@ -38,6 +44,19 @@ from clankers.sim.noise import AxisNoise, build_noise
 from clankers.sim.seeding import NOISE, RANDOMIZATION, START_STATE, TASK, EpisodeCounter, EpisodeSeeds
 
 _MAX_TARGET_DRAWS = 100
+
+
+def _term_scale(term: Any, label: str, size: int) -> float | np.ndarray | None:
+    """An observation term's ``scale`` as a number or one per entry; None when it is 1."""
+    scale = getattr(term, "scale", 1.0)
+    if isinstance(scale, list):
+        if len(scale) != size:
+            raise ConfigError(
+                f"observation {label!r} has {size} entries but {len(scale)} scales",
+                hint="give one number for all entries or one per entry",
+            )
+        return None if all(v == 1.0 for v in scale) else np.array(scale, dtype=np.float64)
+    return None if scale == 1.0 else float(scale)
 
 
 class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -80,6 +99,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
     | `render_mode`       | None               | `rgb_array`, `depth_array` or `human` (a window)    |
     | `width`, `height`   | 640, 480           | frame size of `render()`                            |
     | `camera`            | None               | a model camera (name or id); None frames the robot  |
+    | `command`           | None               | locomotion: a fixed command, ``"evaluation"`` or ``[vx, vy, yaw_rate]``; None draws them |
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 50}  # noqa: RUF012 - Gymnasium's convention
@@ -94,6 +114,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         width: int = DEFAULT_WIDTH,
         height: int = DEFAULT_HEIGHT,
         camera: str | int | None = None,
+        command: str | Sequence[float] | None = None,
     ) -> None:
         self.render_mode = render_mode
         self._rendering = EnvRendering(render_mode, width, height, camera, self._markers)
@@ -103,11 +124,15 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
                 raise ConfigError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
             cfg = self.config = cfg.model_copy(update={"max_episode_steps": int(max_episode_steps)})
         self.max_episode_steps = cfg.max_episode_steps
+        self._command = command_override(cfg.locomotion, command)
+        self._batched = runs_batched(cfg)
+        self._engine: TaskBatch | None = None
+        self._row = 0
         sim = sim_config or cfg.sim
         self.metadata = {**self.metadata, "render_fps": round(1.0 / sim.control_dt)}
 
         self.scene: Scene = build_scene(
-            [PlacedRobot(r.name, Path(r.urdf), tuple(r.position), r.base, r.home) for r in cfg.robots],
+            [PlacedRobot(r.name, require_urdf(r), tuple(r.position), r.base, r.home) for r in cfg.robots],
             sim,
             name=cfg.name,
         )
@@ -157,15 +182,20 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._start_low, self._start_high = self._start_ranges()
 
         self._success = cfg.success.bind(state) if cfg.success is not None else None
-        self._reward = CompositeReward(cfg.rewards, state, self._success)
-        self._termination = CompositeTermination(
-            [*cfg.terminations, Timeout(name="timeout", steps=cfg.max_episode_steps)], state, self._success
-        )
+        if not self._batched:
+            self._reward = CompositeReward(cfg.rewards, state, self._success)
+            self._termination = CompositeTermination(
+                [*cfg.terminations, Timeout(name="timeout", steps=cfg.max_episode_steps)],
+                state,
+                self._success,
+            )
         self._build_observation(n)
         sensor_stages = [t.stage(state) for t in cfg.observations if hasattr(t, "stage")]
         self._stage = max([1 if point_specs else 0, *sensor_stages])
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         self.action_slices = dict(self.scene.joint_slices)
+        if self._batched:
+            TaskBatch([self])  # a batch of one; attaches itself as self._engine
 
     @property
     def dt(self) -> float:
@@ -191,6 +221,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.robot_observation_slices: dict[str, slice] = {}
         writers = []
         self._noises: list[tuple[AxisNoise, slice]] = []
+        self._scales: list[tuple[slice, float | np.ndarray]] = []
+        self._observation_terms: list[tuple[object, slice, float | np.ndarray | None]] = []
         for index, term in terms:
             term_names = term.names(self.state)
             block = slice(len(names), len(names) + len(term_names))
@@ -200,7 +232,12 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
             if owner is not None:
                 start = self.robot_observation_slices.get(owner, block).start
                 self.robot_observation_slices[owner] = slice(start, block.stop)
-            writers.append((term.bind(self.state), block))
+            scale = _term_scale(term, label, len(term_names))
+            if scale is not None:
+                self._scales.append((block, scale))
+            self._observation_terms.append((term, block, scale))
+            if not self._batched:
+                writers.append((term.bind(self.state), block))
             if term.noise is not None:
                 noise = build_noise(term.noise, term_names, self._control_dt)
                 if not noise.empty:
@@ -287,11 +324,20 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
             write(view)
         for noise, block in self._noises:
             obs[block] = noise.apply(obs[block], self._noise_rng)
+        for block, scale in self._scales:
+            obs[block] *= scale
         return obs.astype(np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        info = self._reset_state(seed, options)
+        if self._engine is not None:
+            return self._engine.observe(np.array([self._row]))[0].astype(np.float32), info
+        return self._observation(), info
+
+    def _reset_state(self, seed: int | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a new episode (everything of ``reset`` but the observation); returns its info."""
         super().reset(seed=seed)
         self.episode_seeds = episode = self._episodes.next(seed)
         if self._randomizer is not None:  # before the start state: it re-derives model constants
@@ -323,7 +369,9 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         info: dict[str, Any] = {} if self._success is None else {"is_success": bool(self._success())}
         if self._randomizer is not None:
             info["randomization"] = dict(self.randomization_applied)
-        return self._observation(), info
+        if self._engine is not None:
+            self._engine.reset_row(self._row)
+        return info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         result = self.step_unchecked(validate_command(action, len(self.layout)))
@@ -350,6 +398,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step_unchecked(self, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """:meth:`step` for a ``command`` already validated (a vector env checks the whole batch once)."""
+        if self._engine is not None:
+            return self._engine.step_one(self._row, command)
         if self._randomizer is not None:  # actuation noise and pushes
             self._randomizer.step(command)
         else:

@@ -7,7 +7,7 @@ terms without a robot last), so each robot's part is one contiguous slice
 
 | kind              | size         | entries (per selected joint, or x/y/z)                      |
 |-------------------|--------------|-------------------------------------------------------------|
-| `joint_position`  | n            | joint position (rad or m)                                   |
+| `joint_position`  | n            | joint position (rad or m); ``relative = true``: minus the home pose |
 | `joint_velocity`  | n            | joint velocity (rad/s or m/s)                               |
 | `joint_state`     | 2n           | position, velocity interleaved per joint (the cart-pole's layout) |
 | `joint_sincos`    | 2n           | cos, sin of each joint angle: continuous joints without a 2 pi jump |
@@ -25,6 +25,10 @@ terms without a robot last), so each robot's part is one contiguous slice
 | `python`          | ``size``     | ``func(state, **params)`` (``func = "module:function"``), entries ``"<name>.0"``, ``"<name>.1"``...; or a kind registered with :func:`clankers.envs.tasks.register_term` |
 
 ``robot`` and ``joints`` select joints (all of the robot's, or of the scene's, when omitted).
+Locomotion adds `velocity_command` and `gait_clock` (:mod:`clankers.envs.tasks.locomotion`).
+
+Every term takes an optional ``scale``: one number, or one per entry, multiplying its entries (as
+legged-robot policies observe joint velocities x 0.05); the deploy contract records it.
 
 Every term takes an optional ``noise``: a chain (``[{kind = "gaussian", std = 0.01}]``), a preset name
 (``"encoder"``) or a mapping from entry-name patterns to chains (``{"*.velocity" = [...]}``), see
@@ -53,6 +57,7 @@ Observation = OBSERVATIONS.annotation
 
 class _ObservationTerm(Term):
     noise: Any = None
+    scale: float | list[float] = 1.0  # multiplies the entries (after noise), e.g. 0.05 for joint velocities
 
     @property
     def label(self) -> str:
@@ -86,12 +91,16 @@ class _JointTerm(_ObservationTerm):
 
 class JointPosition(_JointTerm):
     kind: Literal["joint_position"] = "joint_position"
+    relative: bool = False  # positions minus the home pose
 
     def names(self, state: TaskState) -> list[str]:
         return [f"{j}.position" for j in self._joint_names(state)]
 
     def bind(self, state: TaskState) -> Writer:
         idx, qpos = self._indices(state), state.qpos
+        if self.relative:
+            home = state.scene.robot.home_pose[idx]
+            return lambda out: np.subtract(qpos[idx], home, out=out)
         if self._all_in_order(state):
             return lambda out: np.copyto(out, qpos)
         return lambda out: qpos.take(idx, out=out)

@@ -15,6 +15,9 @@ trained on one arm drive either arm of a two-arm scene.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +122,29 @@ def _robot_spec(urdf: Path, layout: JointLayout) -> mujoco.MjSpec:
     return spec
 
 
+_CACHE_SIZE = 8
+_SCENES: OrderedDict[tuple[object, ...], Scene] = OrderedDict()
+
+
+def _scene_key(robots: Sequence[PlacedRobot], config: SimConfig, name: str) -> tuple[object, ...] | None:
+    parts: list[object] = [name, config.model_dump_json()]
+    for r in robots:
+        try:
+            stat = Path(r.urdf).stat()
+        except OSError:
+            return None
+        home = tuple(sorted((r.home or {}).items()))
+        parts.append((r.name, str(r.urdf), stat.st_mtime_ns, stat.st_size, tuple(r.position), r.base, home))
+    return tuple(parts)
+
+
 def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "scene") -> Scene:
     """Compile ``robots`` into one scene (see the module docstring for names and layout).
+
+    A process keeps the last few scenes it compiled (keyed by the URDF files' paths, sizes and
+    modification times and every argument): the N environments of a vector env compile their robot
+    once, and each gets its own copy of the MuJoCo model (copying a model is a memcpy, compiling a
+    robot with meshes a good fraction of a second).
 
     Raises:
         ConfigError: no robots, or two robots with the same name.
@@ -131,6 +155,23 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     names = [r.name for r in robots]
     if len(set(names)) != len(names):
         raise ConfigError(f"robot names must be unique, got {names}; rename one of them")
+    key = _scene_key(robots, config, name)
+    scene = _SCENES.get(key) if key is not None else None
+    if scene is None:
+        scene = _compile_scene(robots, config, name)
+        if key is not None:
+            _SCENES[key] = scene
+            while len(_SCENES) > _CACHE_SIZE:
+                _SCENES.popitem(last=False)
+    else:
+        _SCENES.move_to_end(key)
+    return dataclasses.replace(
+        scene, robot=dataclasses.replace(scene.robot, model=copy.copy(scene.robot.model))
+    )
+
+
+def _compile_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str) -> Scene:
+    names = [r.name for r in robots]
     # A lone floating robot stays alone wherever it starts: its position offsets the free joint.
     alone = len(robots) == 1 and (
         tuple(robots[0].position) == (0.0, 0.0, 0.0) or robots[0].base == "floating"
