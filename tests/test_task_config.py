@@ -163,6 +163,7 @@ def _config_with(**changes: object) -> dict:
         ({"rewards": [{"kind": "distance", "a": "ee"}]}, r"rewards\.0\.b"),
         ({"sim": {"physics_dt": 0.003, "control_dt": 0.04}}, "multiple"),
         ({"start": {"default": {"position": [1.0, -1.0]}}}, "low <= high"),
+        ({"start": {"default": {"velocity": [0.0, float("inf")]}}}, "finite"),
         ({"targets": [{"name": "target", "kind": "box", "low": [0, 0, 0]}]}, "high"),
         ({"robots": [{"name": "arm", "urdf": "urdf/no_such_robot.urdf"}]}, "no_such_robot"),
         ({"points": [{"name": "target", "body": "forearm"}]}, "more than once"),

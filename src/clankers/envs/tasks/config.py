@@ -20,6 +20,7 @@ task still registers; building its environment then says what to install.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +43,8 @@ Range = tuple[float, float]
 
 
 def _ordered(value: Range, what: str) -> Range:
+    if not (math.isfinite(value[0]) and math.isfinite(value[1])):
+        raise ValueError(f"{what} range {list(value)} must be finite numbers")
     if not value[0] <= value[1]:
         raise ValueError(f"{what} range {list(value)} must be [low, high] with low <= high")
     return value
