@@ -22,19 +22,20 @@ TASKS = sorted(t.env_id for t in clankers.envs.registered_tasks().values())
 
 @pytest.mark.parametrize("env_id", TASKS)
 def test_every_task_renders_its_robot(env_id: str) -> None:
-    env = gym.make(env_id, render_mode="rgb_array", width=160, height=120)
+    env = gym.make(env_id, render_mode="rgb_array", width=240, height=180)
     env.reset(seed=0)
+    env.action_space.seed(0)
     for _ in range(3):
         env.step(env.action_space.sample())
     frame = env.render()
-    assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
+    assert frame.shape == (180, 240, 3) and frame.dtype == np.uint8
     assert frame.std() > 5  # not a blank picture
     base = env.unwrapped
     ids = base._rendering.renderer(base.sim.model).segmentation(base.sim.data)
     model = base.sim.model
     robot_pixels = np.isin(ids, np.flatnonzero(model.geom_bodyid > 0)).sum()
-    assert robot_pixels > 30, f"{env_id}: the robot covers {robot_pixels} pixels"
-    assert frame[-30:].mean() > 40, "the lit floor fills the bottom of the picture (not black)"
+    assert robot_pixels > 60, f"{env_id}: the robot covers {robot_pixels} pixels"
+    assert frame[-40:].mean() > 40, "the lit floor fills the bottom of the picture (not black)"
     env.close()
 
 
