@@ -29,6 +29,17 @@ def two_arm_reach() -> gym.Env:
     return find_task("two_arm_reach").make()  # type: ignore[union-attr]
 
 
+def lone_servo_arm() -> gym.Env:
+    """ArmReach-v0's arm with TwoArmReach-v0's position servos and control rate: one of its arms alone."""
+    from clankers.envs.tasks import TaskEnv
+    from clankers.envs.tasks.config import load_task_config, shipped_task_config
+
+    two = load_task_config(shipped_task_config("two_arm_reach"))
+    servos = {pattern.split("/", 1)[1]: spec for pattern, spec in two.actuators.items()}
+    lone = load_task_config(shipped_task_config("arm_reach"))
+    return TaskEnv(lone.model_copy(update={"sim": two.sim, "actuators": servos}))
+
+
 @pytest.mark.parametrize(("env_id", "sizes"), TASK_IDS.items())
 def test_registered_with_documented_spaces(env_id: str, sizes: tuple[int, int]) -> None:
     env = gym.make(env_id)
@@ -125,7 +136,7 @@ def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
         and env.observation_names[9] == "right/j1_shoulder.cos"
     )
     obs, _ = env.reset(seed=4)
-    lone = arm_reach()
+    lone = lone_servo_arm()
     lone.reset(seed=0)
     left = env.layout.qpos_indices[env.action_slices["left"]]
     lone.sim.reset(qpos=env.sim.data.qpos[left], qvel=env.sim.data.qvel[left])
@@ -146,10 +157,11 @@ def test_two_arm_reach_success_needs_both_arms() -> None:
     env.sim.reset(qpos=np.array([0.3, 0.4, -0.5, 0.2]))
     env.state.targets["left_target"][:] = _tip(0.3, 0.4) + np.array([-0.6, 0, 0])
     env.state.targets["right_target"][:] = _tip(-0.5, 0.2) + np.array([0.6, 0, 0])
-    info = env.step(np.zeros(4, dtype=np.float32))[4]
+    hold = (np.array([0.3, 0.4, -0.5, 0.2]) / [np.pi, 2.6, np.pi, 2.6]).astype(np.float32)  # servo targets
+    info = env.step(hold)[4]
     assert info["is_success"]
     env.state.targets["right_target"][:] += [0.2, 0, 0]
-    info = env.step(np.zeros(4, dtype=np.float32))[4]
+    info = env.step(hold)[4]
     assert not info["is_success"]
     assert info["reward_terms"]["right_distance"] == pytest.approx(-0.2, abs=1e-3)
 
