@@ -94,7 +94,8 @@ class RaySB3VecEnv(VecEnv):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < num_workers:
             raise ConfigError(
                 f"num_envs ({num_envs!r}) must be an integer >= num_workers ({num_workers}); "
-                "every worker holds at least one env"
+                "every worker holds at least one env",
+                hint="raise --num-envs or lower --num-workers",
             )
         if max_restarts < 0 or call_timeout_s <= 0 or startup_timeout_s <= 0:
             raise ConfigError("max_restarts must be >= 0 and the timeouts > 0")
@@ -188,10 +189,17 @@ class RaySB3VecEnv(VecEnv):
         """Every worker's answer, in order; ``on_death(k, err)`` supplies a dead worker's part."""
         import ray
 
+        timeout = self.call_timeout_s
+        try:  # the common case in one call; on any failure, find out worker by worker below
+            return list(ray.get(refs, timeout=timeout))
+        except ray.exceptions.GetTimeoutError:
+            timeout = 0.01  # the full timeout has passed: now only see which worker is late
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError):
+            pass
         parts = []
         for k, ref in enumerate(refs):
             try:
-                parts.append(ray.get(ref, timeout=self.call_timeout_s))
+                parts.append(ray.get(ref, timeout=timeout))
             except ray.exceptions.GetTimeoutError as err:
                 self._pending = None
                 raise WorkerError(
