@@ -799,15 +799,19 @@ def _remote_errors(remote: str | None, task: str = "cartpole") -> Iterator[None]
 def demo(
     name: str = typer.Option("demo", help="Run name: everything goes to runs/<name>/."),
     seed: int = typer.Option(0, help="Seed of training and evaluation."),
-    timesteps: int = typer.Option(30_000, help="Training budget in env steps (stops early when solved)."),
+    timesteps: int = typer.Option(
+        None, help="Training budget in env steps (default: the recipe's; stops early when solved)."
+    ),
     episodes: int = typer.Option(20, help="Evaluation episodes of the exported policy."),
 ) -> None:
     """The main job: train -> export -> check -> run on the cart-pole, all artifacts in runs/<name>/."""
     from rich.table import Table
 
-    from clankers.demo import run_demo
+    from clankers.demo import TASK, run_demo
+    from clankers.train import recipe_for
 
-    with _progress_bar("training cartpole", timesteps) as update:
+    budget = timesteps if timesteps is not None else recipe_for(TASK).total_timesteps
+    with _progress_bar("training cartpole", budget) as update:
         summary = run_demo(
             Path("runs") / name,
             seed=seed,
@@ -1095,6 +1099,95 @@ def dataset_export(
     console.print(
         f"wrote {out}: LeRobotDataset {info['codebase_version']}, {info['total_episodes']} episodes, "
         f"{info['total_frames']} frames at {info['fps']} fps"
+    )
+
+
+@app.command()
+def sim2sim(
+    policy: str = typer.Argument(
+        ..., help="Policy file (.onnx), run with onnxruntime alone; or a baseline (zero, random)."
+    ),
+    env: str = typer.Option(
+        "go1_velocity", help="Locomotion task: a short name, a Gymnasium id or a task file."
+    ),
+    episodes: int = typer.Option(5, min=1, help="Episodes per setting (seeds seed, seed+1, ...)."),
+    duration: float = typer.Option(10.0, min=0.02, help="Seconds per episode."),
+    seed: int = typer.Option(0, help="Seed of the first episode (the same in every setting)."),
+    settings: list[str] = typer.Option(
+        None, "--setting", help="Run only these settings (repeatable; default: all). Names as in the table."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the results as JSON to stdout (only it)."),
+    json_out: Path = typer.Option(None, "--json-out", help="Also write the results as JSON to this file."),
+) -> None:
+    """Run a policy in other physics settings (physics step and integrator, friction x0.5 and x1.5,
+    a payload, pushes) on the task's evaluation command, and report forward speed and falls per setting."""
+    import numpy as np
+    from rich.table import Table
+
+    from clankers.envs import find_task, make_env
+    from clankers.envs.sim2sim import DEFAULT_SETTINGS
+    from clankers.envs.sim2sim import sim2sim as run_sim2sim
+
+    chosen = list(DEFAULT_SETTINGS)
+    if settings:
+        known = {s.name: s for s in DEFAULT_SETTINGS}
+        unknown = [name for name in settings if name not in known]
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}", hint=f"choose from {sorted(known)}")
+        chosen = [known[name] for name in settings]
+    entry = find_task(env)
+    probe = make_env(env)
+    try:
+        act, _ = _load_policy(policy, probe, env, seed)
+    finally:
+        probe.close()
+    from clankers.envs.baselines import is_baseline
+
+    if is_baseline(policy):
+        single = act
+
+        def act(obs: Any) -> Any:  # a baseline acts on one observation at a time
+            return np.stack([np.asarray(single(o), dtype=np.float64) for o in obs])
+
+    else:
+        from clankers.policy import OnnxPolicy
+
+        act = OnnxPolicy(policy).act_batch
+    say = _quiet if json_output else console.print
+    table = Table(title=f"{Path(policy).name} on {entry.name if entry else env}: sim-to-sim")
+    for column in ("setting", "forward speed (m/s)", "lateral (m/s)", "falls", "mean duration (s)"):
+        table.add_column(column, justify="right")
+
+    def progress(result: Any) -> None:
+        row = result.as_dict()
+        say(
+            f"{row['setting']}: {row['mean_speed']:+.3f} m/s, {row['falls']}/{row['episodes']} fell",
+        )
+
+    results = run_sim2sim(
+        act, env, chosen, episodes=episodes, duration=duration, seed=seed, progress=progress
+    )
+    rows = [r.as_dict() for r in results]
+    for row in rows:
+        table.add_row(
+            row["setting"],
+            f"{row['mean_speed']:+.3f} ± {row['std_speed']:.3f}",
+            f"{row['mean_lateral']:+.3f}",
+            f"{row['falls']}/{row['episodes']}",
+            f"{row['mean_duration']:.1f}",
+        )
+    say(table)
+    _emit_json(
+        {
+            "policy": policy,
+            "task": env,
+            "episodes": episodes,
+            "duration": duration,
+            "seed": seed,
+            "settings": rows,
+        },
+        json_output,
+        json_out,
     )
 
 

@@ -57,7 +57,7 @@ class DemoSummary:
 def run_demo(
     out_dir: Path,
     seed: int = 0,
-    timesteps: int = 30_000,
+    timesteps: int | None = None,
     episodes: int = 20,
     progress: Callable[[int, int, str], None] | None = None,
     log: Callable[[str], None] = print,
