@@ -281,6 +281,7 @@ class ClankersVectorEnv(VectorEnv):
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
         self._engine = self._batch_engine()
         self._stepping: np.ndarray | None = None
+        self._engine_infos: dict[str, Any] | None = None
 
     def _batch_engine(self) -> Any:
         """The batched engine over the envs when they are all one task that runs batched, else None."""
@@ -393,7 +394,10 @@ class ClankersVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env with its row of ``actions`` (shape ``(num_envs, *action_shape)``)."""
         self._step_batch(actions)
-        infos = self._batch_infos(self._env_infos)
+        if self._engine_infos is not None:  # a batched step without resets: built from the arrays
+            infos, self._engine_infos = self._engine_infos, None
+        else:
+            infos = self._batch_infos(self._env_infos)
         if self._any_final:
             for i in range(self.num_envs):
                 if self._final_obs[i] is not None:
@@ -437,10 +441,10 @@ class ClankersVectorEnv(VectorEnv):
         np.logical_or(self._terminations, self._truncations, out=self._autoreset_envs)
 
     def _physics_slice(self, k: int) -> None:
-        physics, actions, stepping = self._engine.physics, self._actions, self._stepping
+        physics, stepping = self._engine.physics, self._stepping
         for i in self._claim(k):
             if stepping is None or stepping[i]:
-                physics(i, actions[i])
+                physics(i)
 
     def _step_engine(self, actions: np.ndarray) -> None:
         """One step of a batched task: physics in the threads, every term once over the batch, then the
@@ -448,6 +452,7 @@ class ClankersVectorEnv(VectorEnv):
         engine, mode = self._engine, self.autoreset_mode
         pending = self._autoreset_envs.copy() if mode is AutoresetMode.NEXT_STEP else None
         self._stepping = None if pending is None or not pending.any() else ~pending
+        engine.begin_step(actions)
         self._run(self._physics_slice)
         rewards, terminated, truncated = engine.evaluate(actions)
         self._observations[:] = engine.observe()
@@ -455,6 +460,11 @@ class ClankersVectorEnv(VectorEnv):
         self._terminations[:] = terminated
         self._truncations[:] = truncated
         infos: list[dict[str, Any] | None] = engine.infos()  # type: ignore[assignment]
+        self._engine_infos = None
+        if self._stepping is None and not (
+            mode is AutoresetMode.SAME_STEP and (terminated | truncated).any()
+        ):
+            self._engine_infos = engine.batched_infos()  # what _batch_infos makes of `infos`, directly
         if self._stepping is not None:  # NEXT_STEP: the envs that ended last step start over instead
             resets = np.flatnonzero(pending)
             for i in resets:

@@ -119,7 +119,7 @@ def deploy_contract_of(env: gym.Env | None) -> dict[str, Any] | None:
 
     Read from what the environment simulates: its :class:`clankers.sim.Simulation`'s action semantics
     (joint order, default pose, scale, gains, limits), its control and physics periods, its robot's base,
-    and its observation terms in order (clankers terms are unscaled: scale 1.0).
+    and its observation terms in order with their ``scale`` (``env.observation_scales``; 1.0 if unscaled).
     """
     task = getattr(env, "unwrapped", None)
     sim = getattr(task, "sim", None)
@@ -131,8 +131,10 @@ def deploy_contract_of(env: gym.Env | None) -> dict[str, Any] | None:
     if action_shape != (len(described["joint_names"]),):  # a wrapper changed what the policy outputs
         return None
     slices = getattr(task, "observation_slices", None) or {}
+    scales = getattr(task, "observation_scales", None) or {}
     terms = [
-        {"name": label, "size": block.stop - block.start, "scale": 1.0} for label, block in slices.items()
+        {"name": label, "size": block.stop - block.start, "scale": scales.get(label, 1.0)}
+        for label, block in slices.items()
     ]
     observation_shape = getattr(getattr(env, "observation_space", None), "shape", None)
     if observation_shape != (sum(t["size"] for t in terms),):  # stacked, dict or otherwise wrapped

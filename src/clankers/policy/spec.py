@@ -173,14 +173,16 @@ ActionSemantics = Literal["torque", "position", "velocity"]
 class ObservationTerm(BaseModel):
     """One term of the observation vector, in order: its name, number of entries and scale.
 
-    ``scale`` multiplies the raw quantity before it enters the observation (1.0: the raw SI value).
+    ``scale`` multiplies the raw quantity before it enters the observation (1.0: the raw SI value): one
+    number for every entry, or one per entry (a velocity command observed as ``[2, 2, 0.25]`` x
+    ``[vx, vy, yaw rate]``).
     """
 
     model_config = ConfigDict(extra="ignore")
 
     name: str
     size: int
-    scale: float = 1.0
+    scale: float | list[float] = 1.0
 
     @field_validator("size")
     @classmethod
@@ -188,6 +190,12 @@ class ObservationTerm(BaseModel):
         if value < 1:
             raise ValueError("size must be >= 1")
         return value
+
+    @model_validator(mode="after")
+    def _one_scale_per_entry(self) -> ObservationTerm:
+        if isinstance(self.scale, list) and len(self.scale) != self.size:
+            raise ValueError(f"term {self.name!r} has {self.size} entries but {len(self.scale)} scales")
+        return self
 
 
 class DeployContract(BaseModel):

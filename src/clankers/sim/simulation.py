@@ -156,12 +156,30 @@ class Simulation:
                 command += self.data.qfrc_bias[self._qvel_idx] * self._feedforward
         if self.actuators is not None:
             self.actuators.step(self.data, command, self.substeps, targets=self.action.kind != "torque")
+            self._check_stable()
         else:
-            if self._ctrl_contiguous:
-                self.data.ctrl[:] = command
-            else:
-                self.data.ctrl[self._act_idx] = command
-            mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+            self.hold(command)
+
+    @property
+    def holds_ctrl(self) -> bool:
+        """Whether a control step is ``ctrl = action.targets(command)`` held by MuJoCo alone (no actuator
+        pipeline, no feedforward): then a caller stepping many simulations may convert all their commands
+        in one array operation (``action.targets`` works row-wise on ``[N, n]``) and call :meth:`hold`."""
+        return self.actuators is None and self._feedforward is None
+
+    def hold(self, ctrl: np.ndarray) -> None:
+        """One control step with ``ctrl`` (what :meth:`step` computes from the command) held by MuJoCo.
+
+        Only for simulations whose :attr:`holds_ctrl` is true (:meth:`step` is the general path).
+        """
+        if self._ctrl_contiguous:
+            self.data.ctrl[:] = ctrl
+        else:
+            self.data.ctrl[self._act_idx] = ctrl
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        self._check_stable()
+
+    def _check_stable(self) -> None:
         if self._badqacc.number:
             raise SimulationError(
                 f"MuJoCo reported unstable accelerations at t={self.data.time:.4f} s; lower physics_dt or "

@@ -211,24 +211,26 @@ class BatchState:
         self._geom_bits = geom_bits if columns else None
         self._world_list = (model.geom_bodyid == 0).tolist()
         self._contact_matrix = True  # requests are closed
-        self._copy_force = "actuator_force" in self._wanted
-        self._copy_geoms = "geom_xpos" in self._wanted
-        self._copy_xpos = "xpos" in self._wanted
+        # Per row, (destination row, MjData array) pairs: views made once, so a gather is plain copies.
+        self._copies = []
+        for i, data in enumerate(self.datas):
+            pairs = [(self.qpos_full[i], data.qpos), (self.qvel_full[i], data.qvel)]
+            if "actuator_force" in self._wanted:
+                pairs.append((self.actuator_force[i], data.actuator_force))
+            if "geom_xpos" in self._wanted:
+                pairs.append((self.geom_xpos[i], data.geom_xpos))
+            if "xpos" in self._wanted:
+                pairs.append((self.xpos[i], data.xpos))
+            self._copies.append(pairs)
 
     # --- refresh ------------------------------------------------------------------------------------
 
     def gather_row(self, i: int) -> None:
         """Copy environment ``i``'s MuJoCo state into row ``i`` (thread-safe: rows are disjoint)."""
-        data = self.datas[i]
-        self.qpos_full[i] = data.qpos
-        self.qvel_full[i] = data.qvel
-        if self._copy_force:
-            self.actuator_force[i] = data.actuator_force
-        if self._copy_geoms:
-            self.geom_xpos[i] = data.geom_xpos
-        if self._copy_xpos:
-            self.xpos[i] = data.xpos
+        for destination, source in self._copies[i]:
+            np.copyto(destination, source)
         if self._geom_bits is not None:
+            data = self.datas[i]
             # A few contacts per step: plain Python over them beats numpy's per-call overhead.
             bits, world, geom_bits = 0, self._world_list, self._geom_bits
             ncon = data.ncon
@@ -525,19 +527,45 @@ class TaskBatch:
         self._breakdown = np.zeros((self.n, len(self._rewards)))
         self._fired = np.zeros((self.n, len(self._terminations)), dtype=np.bool_)
         self._truncating = np.array([t for t, _ in self._terminations], dtype=np.bool_)
+        # Commands become ctrl targets in one array operation for the whole batch when no env needs its
+        # own conversion (actuator pipelines, feedforward, per-env actuation noise).
+        action = first.sim.action
+        self._direct = all(
+            env.sim.holds_ctrl and (env._randomizer is None or env._randomizer.spec.actuation_noise is None)
+            for env in self.envs
+        )
+        self._convert = action.kind != "torque" or action.gravity_compensation
+        self._action = action
+        self._ctrl = np.zeros((self.n, len(first.layout)))
+        self._commands = self._ctrl
         for row, env in enumerate(self.envs):
             env._engine, env._row = self, row
 
     # --- per row --------------------------------------------------------------------------------------
 
-    def physics(self, row: int, command: np.ndarray) -> None:
-        """One control step of environment ``row`` (randomizer pushes and noise, then MuJoCo), gathered
-        into its row. Safe to call for different rows from different threads."""
+    def begin_step(self, actions: np.ndarray) -> None:
+        """Take the step's commands ``[N, n]`` (converted to ctrl targets at once where possible)."""
+        self._commands = actions
+        if self._direct:
+            if self._convert:
+                self._action.targets(actions, out=self._ctrl)
+            else:
+                np.copyto(self._ctrl, actions)
+
+    def physics(self, row: int) -> None:
+        """One control step of environment ``row`` with its command of :meth:`begin_step` (randomizer
+        pushes and noise, then MuJoCo), gathered into its row. Safe for different rows in different
+        threads."""
         env = self.envs[row]
-        if env._randomizer is not None:
-            env._randomizer.step(command)
+        randomizer = env._randomizer
+        if self._direct:
+            if randomizer is not None:
+                randomizer.before_step()
+            env.sim.hold(self._ctrl[row])
+        elif randomizer is not None:
+            randomizer.step(self._commands[row])
         else:
-            env.sim.step(command)
+            env.sim.step(self._commands[row])
         self.state.gather_row(row)
 
     def reset_row(self, row: int) -> None:
@@ -599,12 +627,32 @@ class TaskBatch:
         indices = range(self.n) if rows is None else rows
         breakdown = self._breakdown.tolist()
         fired = self._fired
-        any_fired = np.any(fired, axis=1)
+        any_fired = np.any(fired, axis=1).tolist()
         out = []
         for i in indices:
             ended = [names[k] for k in np.flatnonzero(fired[i])] if any_fired[i] else []
             out.append({"reward_terms": dict(zip(labels, breakdown[i], strict=True)), "termination": ended})
         return out
+
+    def batched_infos(self) -> dict[str, Any]:
+        """:meth:`infos` of every row in Gymnasium's vector form (``key`` arrays with ``_key`` masks), built
+        from the arrays: equal to what ``SyncVectorEnv`` assembles from the per-environment dicts."""
+        mask = np.ones(self.n, dtype=np.bool_)
+        terms: dict[str, Any] = {}
+        for k, label in enumerate(self.reward_labels):
+            terms[label] = self._breakdown[:, k].copy()
+            terms[f"_{label}"] = mask.copy()
+        ended = np.empty(self.n, dtype=object)
+        names, fired = self.termination_labels, self._fired
+        any_fired = np.any(fired, axis=1).tolist()
+        for i in range(self.n):
+            ended[i] = [names[k] for k in np.flatnonzero(fired[i])] if any_fired[i] else []
+        return {
+            "reward_terms": terms,
+            "_reward_terms": mask.copy(),
+            "termination": ended,
+            "_termination": mask,
+        }
 
     def step_one(self, row: int, command: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """``TaskEnv.step`` of a batch of one."""
@@ -613,8 +661,10 @@ class TaskBatch:
                 "this environment is part of a vector env's batch; step the vector env, not its envs",
                 hint="or make a separate TaskEnv to step on its own",
             )
-        self.physics(0, command)
-        reward, terminated, truncated = self.evaluate(command[None, :])
+        actions = command[None, :]
+        self.begin_step(actions)
+        self.physics(0)
+        reward, terminated, truncated = self.evaluate(actions)
         observation = self.observe()[0].astype(np.float32)
         return observation, float(reward[0]), bool(terminated[0]), bool(truncated[0]), self.infos()[0]
 

@@ -213,6 +213,15 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         """Simulated seconds per ``step`` (the control period), as Gymnasium's MuJoCo envs expose it."""
         return self._control_dt
 
+    @property
+    def observation_scales(self) -> dict[str, float | list[float]]:
+        """The ``scale`` of every scaled observation term, by its label in :attr:`observation_slices`."""
+        labels = {block.start: label for label, block in self.observation_slices.items()}
+        return {
+            labels[block.start]: scale.tolist() if isinstance(scale, np.ndarray) else scale
+            for block, scale in self._scales
+        }
+
     # --- construction helpers -------------------------------------------------------------------
 
     def _build_observation(self, n: int) -> None:

@@ -126,8 +126,10 @@ _CACHE_SIZE = 8
 _SCENES: OrderedDict[tuple[object, ...], Scene] = OrderedDict()
 
 
-def _scene_key(robots: Sequence[PlacedRobot], config: SimConfig, name: str) -> tuple[object, ...] | None:
-    parts: list[object] = [name, config.model_dump_json()]
+def _scene_key(
+    robots: Sequence[PlacedRobot], config: SimConfig, name: str, visual: bool
+) -> tuple[object, ...] | None:
+    parts: list[object] = [name, config.model_dump_json(), visual]
     for r in robots:
         try:
             stat = Path(r.urdf).stat()
@@ -138,8 +140,14 @@ def _scene_key(robots: Sequence[PlacedRobot], config: SimConfig, name: str) -> t
     return tuple(parts)
 
 
-def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "scene") -> Scene:
+def build_scene(
+    robots: Sequence[PlacedRobot], config: SimConfig, name: str = "scene", *, visual: bool = True
+) -> Scene:
     """Compile ``robots`` into one scene (see the module docstring for names and layout).
+
+    ``visual=False`` leaves out the robots' visual geometry (what only rendering needs; the physics is
+    the same, bit for bit): a vendor's robot with detailed meshes (the Go1: a million mesh vertices,
+    ~200 MB per model copy) then costs a few hundred kilobytes per environment.
 
     A process keeps the last few scenes it compiled (keyed by the URDF files' paths, sizes and
     modification times and every argument): the N environments of a vector env compile their robot
@@ -155,10 +163,10 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     names = [r.name for r in robots]
     if len(set(names)) != len(names):
         raise ConfigError(f"robot names must be unique, got {names}; rename one of them")
-    key = _scene_key(robots, config, name)
+    key = _scene_key(robots, config, name, visual)
     scene = _SCENES.get(key) if key is not None else None
     if scene is None:
-        scene = _compile_scene(robots, config, name)
+        scene = _compile_scene(robots, config, name, visual)
         if key is not None:
             _SCENES[key] = scene
             while len(_SCENES) > _CACHE_SIZE:
@@ -170,7 +178,7 @@ def build_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str = "s
     )
 
 
-def _compile_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str) -> Scene:
+def _compile_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str, visual: bool) -> Scene:
     names = [r.name for r in robots]
     # A lone floating robot stays alone wherever it starts: its position offsets the free joint.
     alone = len(robots) == 1 and (
@@ -178,7 +186,9 @@ def _compile_scene(robots: Sequence[PlacedRobot], config: SimConfig, name: str) 
     )
     # Floor, sky and lights (clankers.render.scene): visual only, so the physics is the same without them.
     singles = [
-        load_robot(r.urdf, config, base=r.base, home=r.home, scenery=decorate_spec if alone else None)
+        load_robot(
+            r.urdf, config, base=r.base, home=r.home, visual=visual, scenery=decorate_spec if alone else None
+        )
         for r in robots
     ]
     if alone:
