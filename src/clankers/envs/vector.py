@@ -393,7 +393,7 @@ class ClankersVectorEnv(VectorEnv):
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env with its row of ``actions`` (shape ``(num_envs, *action_shape)``)."""
-        self._step_batch(actions)
+        self._step_batch(actions, infos_per_env=False)
         if self._engine_infos is not None:  # a batched step without resets: built from the arrays
             infos, self._engine_infos = self._engine_infos, None
         else:
@@ -414,8 +414,12 @@ class ClankersVectorEnv(VectorEnv):
             )
         return self._observations, self._rewards, self._terminations, self._truncations, infos
 
-    def _step_batch(self, actions: object) -> None:
-        """Validate, then step all envs; results land in the buffers and the per-env lists."""
+    def _step_batch(self, actions: object, *, infos_per_env: bool = True) -> None:
+        """Validate, then step all envs; results land in the buffers and the per-env lists.
+
+        ``infos_per_env=False`` (``step``): a batched task may then give its infos in Gymnasium's batched
+        form only (``self._engine_infos``), skipping one dict per env.
+        """
         self._check_open()
         if self._needs_reset:
             raise ActionError(
@@ -435,7 +439,7 @@ class ClankersVectorEnv(VectorEnv):
             self._final_infos = [None] * self.num_envs
             self._any_final = False
         if self._engine is not None:
-            self._step_engine(batch)
+            self._step_engine(batch, infos_per_env)
         else:
             self._run(self._step_slice)
         np.logical_or(self._terminations, self._truncations, out=self._autoreset_envs)
@@ -446,7 +450,7 @@ class ClankersVectorEnv(VectorEnv):
             if stepping is None or stepping[i]:
                 physics(i)
 
-    def _step_engine(self, actions: np.ndarray) -> None:
+    def _step_engine(self, actions: np.ndarray, infos_per_env: bool = True) -> None:
         """One step of a batched task: physics in the threads, every term once over the batch, then the
         auto-resets of the mode (each env reset by its own generators, their observations batched)."""
         engine, mode = self._engine, self.autoreset_mode
@@ -459,12 +463,15 @@ class ClankersVectorEnv(VectorEnv):
         self._rewards[:] = rewards
         self._terminations[:] = terminated
         self._truncations[:] = truncated
-        infos: list[dict[str, Any] | None] = engine.infos()  # type: ignore[assignment]
         self._engine_infos = None
-        if self._stepping is None and not (
-            mode is AutoresetMode.SAME_STEP and (terminated | truncated).any()
-        ):
-            self._engine_infos = engine.batched_infos()  # what _batch_infos makes of `infos`, directly
+        resetting = self._stepping is not None or (
+            mode is AutoresetMode.SAME_STEP and bool((terminated | truncated).any())
+        )
+        if infos_per_env or resetting:
+            infos: list[dict[str, Any] | None] = engine.infos()  # type: ignore[assignment]
+        else:  # what _batch_infos would make of the per-env dicts, built from the arrays directly
+            self._engine_infos = engine.batched_infos()
+            infos = [None] * self.num_envs
         if self._stepping is not None:  # NEXT_STEP: the envs that ended last step start over instead
             resets = np.flatnonzero(pending)
             for i in resets:

@@ -118,6 +118,7 @@ class BatchState:
             norm = float(np.linalg.norm(gravity))
             direction = gravity / norm if norm > 0 else np.array([0.0, 0.0, -1.0])
             self._gravity = np.tile(direction, (n, 1))
+            self._gravity_down = bool(direction[0] == 0.0 and direction[1] == 0.0 and direction[2] < 0)
         self.locomotion: LocomotionState | None = None
         if first.config.locomotion is not None:
             self.locomotion = LocomotionState(first.config.locomotion, n, self.dt)
@@ -228,7 +229,7 @@ class BatchState:
     def gather_row(self, i: int) -> None:
         """Copy environment ``i``'s MuJoCo state into row ``i`` (thread-safe: rows are disjoint)."""
         for destination, source in self._copies[i]:
-            np.copyto(destination, source)
+            destination[...] = source  # (np.copyto costs twice as much for these small arrays)
         if self._geom_bits is not None:
             data = self.datas[i]
             # A few contacts per step: plain Python over them beats numpy's per-call overhead.
@@ -281,19 +282,25 @@ class BatchState:
         return self.qpos_full[:, self._bq : self._bq + 3]
 
     def base_orientation(self) -> np.ndarray:
-        """``[N, 4]`` unit base quaternions w, x, y, z (world from base)."""
-
-        def compute() -> np.ndarray:
-            quat = self.qpos_full[:, self._bq + 3 : self._bq + 7]
-            return quat / np.sqrt(row_sum_squares(quat))[:, None]
-
-        return self._cached("orientation", compute)
+        """``[N, 4]`` base quaternions w, x, y, z (world from base; unit: MuJoCo normalizes them every
+        step)."""
+        return self.qpos_full[:, self._bq + 3 : self._bq + 7]
 
     def projected_gravity(self) -> np.ndarray:
         """``[N, 3]`` unit gravity direction in the base frame ((0, 0, -1) upright)."""
-        return self._cached(
-            "projected_gravity", lambda: rotate_into_frame(self.base_orientation(), self._gravity)
-        )
+        return self._cached("projected_gravity", self._project_gravity)
+
+    def _project_gravity(self) -> np.ndarray:
+        quat = self.base_orientation()
+        if not self._gravity_down:
+            return rotate_into_frame(quat, self._gravity)
+        # -(third row of R(q)): ten element-wise operations instead of a general rotation
+        w, x, y, z = quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
+        out = np.empty((len(quat), 3))
+        out[:, 0] = 2.0 * (w * y - x * z)
+        out[:, 1] = -2.0 * (y * z + w * x)
+        out[:, 2] = 2.0 * (x * x + y * y) - 1.0
+        return out
 
     def base_linear_velocity(self) -> np.ndarray:
         """``[N, 3]`` base linear velocity in the base frame (m/s)."""
@@ -538,6 +545,18 @@ class TaskBatch:
         self._action = action
         self._ctrl = np.zeros((self.n, len(first.layout)))
         self._commands = self._ctrl
+        # Per row, everything a direct physics step touches, looked up once: (pushes or None, hold, ctrl).
+        self._plan = [
+            (
+                env._randomizer.before_step
+                if env._randomizer is not None and env._randomizer.spec.push is not None
+                else None,
+                env.sim.hold,
+                self._ctrl[row],
+            )
+            for row, env in enumerate(self.envs)
+        ]
+        self._gather = state.gather_row
         for row, env in enumerate(self.envs):
             env._engine, env._row = self, row
 
@@ -556,17 +575,18 @@ class TaskBatch:
         """One control step of environment ``row`` with its command of :meth:`begin_step` (randomizer
         pushes and noise, then MuJoCo), gathered into its row. Safe for different rows in different
         threads."""
-        env = self.envs[row]
-        randomizer = env._randomizer
         if self._direct:
-            if randomizer is not None:
-                randomizer.before_step()
-            env.sim.hold(self._ctrl[row])
-        elif randomizer is not None:
-            randomizer.step(self._commands[row])
+            pushes, hold, ctrl = self._plan[row]
+            if pushes is not None:
+                pushes()
+            hold(ctrl)
         else:
-            env.sim.step(self._commands[row])
-        self.state.gather_row(row)
+            env = self.envs[row]
+            if env._randomizer is not None:
+                env._randomizer.step(self._commands[row])
+            else:
+                env.sim.step(self._commands[row])
+        self._gather(row)
 
     def reset_row(self, row: int) -> None:
         """Row ``row`` after its environment's reset (called by ``TaskEnv`` with its new episode seeds)."""

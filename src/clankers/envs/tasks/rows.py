@@ -14,16 +14,21 @@ import numpy as np
 
 
 def row_sum(values: np.ndarray) -> np.ndarray:
-    """``[N, k] -> [N]``: each row's sum, its columns added left to right.
+    """``[N, k] -> [N]``: each row's sum, in an order fixed by ``k`` alone.
 
     Not ``np.sum(axis=1)``: numpy's SIMD reduction adds in an order that depends on the row's memory
     alignment and the batch's shape, so the same row could sum to another last bit in a batch of 64
-    than alone. Column-by-column addition is element-wise, hence the same bits in any batch.
+    than alone. Here columns are added pairwise in halving rounds (``k = 12``: 6 + 3 + 2 element-wise
+    additions), each round element-wise, hence the same bits in any batch.
     """
-    total = values[:, 0].copy()
-    for j in range(1, values.shape[1]):
-        total += values[:, j]
-    return total
+    x = values
+    while x.shape[1] > 1:
+        half = x.shape[1] // 2
+        folded = x[:, :half] + x[:, half : 2 * half]
+        if x.shape[1] % 2:
+            folded[:, 0] += x[:, 2 * half]
+        x = folded
+    return x[:, 0].copy() if x is values else x[:, 0]
 
 
 def row_sum_squares(values: np.ndarray) -> np.ndarray:
