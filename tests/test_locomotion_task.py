@@ -330,3 +330,58 @@ def test_a_vector_env_compiles_the_robot_once_and_leaves_visuals_to_rendering() 
     rendering = TaskEnv(GO1, render_mode="rgb_array", width=64, height=48)
     assert rendering.sim.model.nmeshvert > 0
     rendering.close()
+
+
+def test_a_batched_kind_of_ones_own_is_one_call_for_the_whole_batch() -> None:
+    from clankers.envs.tasks import register_term, unregister_term
+
+    calls: list[int] = []
+
+    @register_term("reward", batched=True)
+    def cart_speed_squared(batch, joint: int = 0):  # type: ignore[no-untyped-def]
+        calls.append(batch.n)
+        return batch.qvel[:, joint] ** 2
+
+    @register_term("observation", batched=True, size=2)
+    def doubled_positions(batch):  # type: ignore[no-untyped-def]
+        return 2.0 * batch.qpos
+
+    @register_term("termination", batched=True)
+    def cart_far(batch, limit: float = 0.3):  # type: ignore[no-untyped-def]
+        return np.abs(batch.qpos[:, 0]) > limit
+
+    try:
+        data = load_task_config(ASSETS_DIR / "tasks" / "cartpole.toml").model_dump()
+        data["observations"] = [{"kind": "doubled_positions"}]
+        data["rewards"] = [{"kind": "cart_speed_squared"}]
+        data["terminations"] = [{"kind": "cart_far", "limit": 0.05}]
+        config = load_task_config(data)
+        assert runs_batched(config)  # a batched-only kind makes the task batched
+        env = TaskEnv(config)
+        obs, _ = env.reset(seed=0)
+        np.testing.assert_allclose(obs, 2.0 * env.sim.data.qpos, rtol=1e-6)
+        vector = ClankersVectorEnv(lambda: TaskEnv(config), 5, num_threads=2)
+        vector.reset(seed=0)
+        calls.clear()
+        _, rewards, terminated, _, _ = vector.step(np.full((5, 2), 0.5))
+        assert calls == [5]  # one call for the five environments
+        speeds = [e.sim.data.qvel[0] ** 2 for e in vector.envs]
+        np.testing.assert_allclose(rewards, speeds)
+        for _ in range(30):
+            obs, _, terminated, _, infos = vector.step(np.full((5, 2), 1.0))
+            if terminated.any():
+                break
+        ended = np.flatnonzero(terminated)
+        assert len(ended) and all(list(infos["termination"][i]) == ["cart_far"] for i in ended)
+        assert np.all(np.abs(obs[ended, 0] / 2.0) > 0.05)  # the cart is beyond the limit
+        assert np.all(np.abs(obs[~terminated, 0] / 2.0) <= 0.05)
+        vector.close()
+        with pytest.raises(ConfigError, match="needs size"):
+            register_term("observation", batched=True)(lambda batch: batch.qpos)
+    finally:
+        for category, kind in (
+            ("reward", "cart_speed_squared"),
+            ("observation", "doubled_positions"),
+            ("termination", "cart_far"),
+        ):
+            unregister_term(category, kind)

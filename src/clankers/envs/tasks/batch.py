@@ -23,9 +23,11 @@ Terms with a batched form: the observation kinds `joint_position`, `joint_veloci
 `base_linear_velocity`, `base_angular_velocity`, `foot_contacts` and those of
 :mod:`clankers.envs.tasks.locomotion`; the rewards `constant`, `action_penalty`, `joint_position`,
 `joint_velocity` and the locomotion ones; the terminations `joint_bounds`, `timeout`, `illegal_contact`
-and `fall`. A term model of one's own is batched by giving it a ``bind_batch(batch)`` method (returning
-``() -> array[N]`` for rewards and terminations, ``out[N, k] -> None`` for observations). Points,
-targets and success conditions are per environment only.
+and `fall`. A term of one's own is batched by registering its function with
+``register_term(category, batched=True)`` (``f(batch, **params) -> [N]`` or ``[N, size]``, see
+:mod:`clankers.envs.tasks.terms`), or a term model by giving it a ``bind_batch(batch)`` method
+(returning ``() -> array[N]`` for rewards and terminations, ``out[N, k] -> None`` for observations).
+Points, targets and success conditions are per environment only.
 
 What terms read (:class:`BatchState`): joint positions and velocities in layout order (``qpos``,
 ``qvel``, and ``previous_qvel`` of the step before), the command (``action``, ``previous_action``),
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import mujoco
 import numpy as np
 
-from clankers.envs.tasks.base import unique_labels, wrap_angle
+from clankers.envs.tasks.base import FunctionTerm, unique_labels, wrap_angle
 from clankers.envs.tasks.locomotion import LocomotionState, _Batched
 from clankers.envs.tasks.observations import (
     BaseAngularVelocity,
@@ -325,10 +327,27 @@ def _joints(term: Any, batch: BatchState, env: TaskEnv) -> np.ndarray:
     return env.state.joint_indices(term.robot, term.joints)
 
 
+def _batched_function(term: Any) -> bool:
+    """A kind registered with ``register_term(..., batched=True)``: ``f(batch, **params)``."""
+    return isinstance(term, FunctionTerm) and bool(term.options.get("batched"))
+
+
+def _call(term: Any, batch: BatchState, dtype: type) -> Value:
+    func, params = term._function.func, term.params
+    return lambda: np.asarray(func(batch, **params), dtype=dtype)
+
+
 def _observation_writer(term: Any, batch: BatchState, env: TaskEnv) -> Writer:
     bind_batch = getattr(term, "bind_batch", None)
     if bind_batch is not None:
         return bind_batch(batch)  # type: ignore[no-any-return]
+    if _batched_function(term):
+        value = _call(term, batch, np.float64)
+
+        def write_function(out: np.ndarray) -> None:
+            out[...] = value().reshape(out.shape)
+
+        return write_function
     if isinstance(term, (JointPosition, JointVelocity, LastAction)):
         idx = _joints(term, batch, env)
         source_name = {JointPosition: "qpos", JointVelocity: "qvel", LastAction: "action"}[type(term)]
@@ -381,6 +400,8 @@ def _reward_value(term: Any, batch: BatchState, env: TaskEnv) -> Value:
     bind_batch = getattr(term, "bind_batch", None)
     if bind_batch is not None:
         return bind_batch(batch)  # type: ignore[no-any-return]
+    if _batched_function(term):
+        return _call(term, batch, np.float64)
     if isinstance(term, ConstantReward):
         ones = np.ones(batch.n)
         return lambda: ones
@@ -417,6 +438,8 @@ def _termination_check(term: Any, batch: BatchState, env: TaskEnv) -> Value:
     bind_batch = getattr(term, "bind_batch", None)
     if bind_batch is not None:
         return bind_batch(batch)  # type: ignore[no-any-return]
+    if _batched_function(term):
+        return _call(term, batch, np.bool_)
     if isinstance(term, Timeout):
         steps = term.steps
         return lambda: batch.step_count >= steps
@@ -455,7 +478,7 @@ _BATCHED_KINDS = (
 
 
 def has_batched_form(term: Any) -> bool:
-    return hasattr(term, "bind_batch") or isinstance(term, _BATCHED_KINDS)
+    return hasattr(term, "bind_batch") or isinstance(term, _BATCHED_KINDS) or _batched_function(term)
 
 
 def runs_batched(config: TaskConfig) -> bool:
@@ -466,7 +489,7 @@ def runs_batched(config: TaskConfig) -> bool:
             ``batched = false`` with a term that exists only batched.
     """
     terms = [*config.observations, *config.rewards, *config.terminations]
-    only_batched = [t.label for t in terms if isinstance(t, _Batched)]
+    only_batched = [t.label for t in terms if isinstance(t, _Batched) or _batched_function(t)]
     blockers = [f"{t.label} ({t.kind})" for t in terms if not has_batched_form(t)]
     for what, present in (
         ("points", config.points),

@@ -39,6 +39,16 @@ the file::
 A pydantic model with ``kind: Literal["..."]`` and a ``bind`` method, like the built-in kinds, may be
 registered as well (``register_term("reward")(MyReward)``): it resolves names once and returns a closure,
 the fastest form.
+
+**Batched kinds** (``batched=True``) are computed once for all environments of a vector env: the
+function gets the :class:`~clankers.envs.tasks.batch.BatchState` (``[N, ...]`` arrays) and returns one
+value per environment, ``[N]`` (rewards, terminations) or ``[N, size]`` (observations; ``size`` is then
+required). A task using one runs batched (:mod:`clankers.envs.tasks.batch`), a single environment as a
+batch of one::
+
+    @register_term("reward", batched=True)
+    def feet_apart(batch, width=0.3):
+        return np.abs(batch.qpos[:, 0] - batch.qpos[:, 3]) > width
 """
 
 from __future__ import annotations
@@ -60,7 +70,11 @@ LIBRARIES: dict[str, TermLibrary] = {
     "termination": TERMINATIONS,
     "condition": CONDITIONS,
 }
-_OPTIONS = {"observation": {"size"}, "termination": {"truncates"}}
+_OPTIONS = {
+    "observation": {"size", "batched"},
+    "reward": {"batched"},
+    "termination": {"truncates", "batched"},
+}
 
 T = TypeVar("T")
 
@@ -77,14 +91,20 @@ def register_term(category: str, kind: str | None = None, **options: Any) -> Cal
     Args:
         category: ``"observation"``, ``"reward"``, ``"termination"`` or ``"condition"``.
         kind: the name task files use (default: the function's name; a model's ``kind`` field).
-        **options: ``size`` (observations: how many values, else measured by one call) or ``truncates``
-            (terminations: the episode is cut short rather than ended, default False).
+        **options: ``size`` (observations: how many values, else measured by one call), ``truncates``
+            (terminations: the episode is cut short rather than ended, default False) or ``batched``
+            (the function takes the batch and returns one value per environment, see above).
 
     Raises:
         ConfigError: the kind exists already (built in or registered), or an unknown option.
     """
     library = _library(category)
     unknown = sorted(set(options) - _OPTIONS.get(category, set()))
+    if category == "observation" and options.get("batched") and not options.get("size"):
+        raise ConfigError(
+            "a batched observation kind needs size=... (it cannot be measured without a batch)",
+            hint='e.g. @register_term("observation", batched=True, size=3)',
+        )
     if unknown:
         raise ConfigError(
             f"{category} terms take no option(s) {unknown}",
