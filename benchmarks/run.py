@@ -43,13 +43,17 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {unknown}; available: {available()}", file=sys.stderr)
         return 2
-    document = OUTPUT.read_text() if OUTPUT.exists() else HEADER
     for name in names:
         print(f"== {name}", flush=True)
         body = importlib.import_module(f"benchmarks.bench_{name}").main()
         print(body, flush=True)
-        document = update_section(document, name, body)
-        OUTPUT.write_text(document)  # after each benchmark: a crash later keeps what was measured
+        # Read the file again just before writing (a benchmark runs for minutes; another run may have
+        # written its own section meanwhile), replace this section only, write atomically. After each
+        # benchmark: a crash later keeps what was measured.
+        document = update_section(OUTPUT.read_text() if OUTPUT.exists() else HEADER, name, body)
+        tmp = OUTPUT.with_name(f".{OUTPUT.name}.tmp")
+        tmp.write_text(document)
+        tmp.replace(OUTPUT)
     return 0
 
 
