@@ -915,9 +915,10 @@ def evaluate_policy(
     """
     from rich.table import Table
 
-    from clankers.distributed.evaluation import evaluate_policy_file
+    from clankers.distributed.evaluation import check_inputs, evaluate_policy_file
 
     out = _quiet if json_output else console.print
+    check_inputs(policy, env, episodes)  # before Ray starts: a bad file or task fails at once
     with _ray_connection(ray, ray_address, 1) as connected:
         report = evaluate_policy_file(policy, env, episodes, seed, use_ray=connected, chunk_size=chunk_size)
     low, high = report.ci95

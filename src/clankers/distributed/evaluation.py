@@ -249,6 +249,17 @@ def default_chunk_size(episodes: int, cpus: float) -> int:
     return max(1, min(50, math.ceil(episodes / max(1.0, 4 * cpus))))
 
 
+def check_inputs(policy: str | Path, task: str, episodes: int) -> None:
+    """Raise the typed error for a bad policy file, task or episode count (before any worker starts)."""
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"episodes must be an integer >= 1, got {episodes!r}")
+    from clankers.envs import resolve_task
+    from clankers.policy import OnnxPolicy
+
+    resolve_task(task)
+    OnnxPolicy(policy)  # the policy format's own errors: missing file, not ONNX, bad metadata
+
+
 def evaluate_policy_file(
     policy: str | Path,
     task: str,
@@ -266,15 +277,9 @@ def evaluate_policy_file(
     Locally by default; with ``use_ray`` on the connected Ray cluster (see the module docstring for how
     chunks, retries and failures work). The results are the same either way.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"episodes must be an integer >= 1, got {episodes!r}")
+    check_inputs(policy, task, episodes)
     if max_attempts < 1:
         raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
-    from clankers.envs import resolve_task
-    from clankers.policy import OnnxPolicy
-
-    resolve_task(task)
-    OnnxPolicy(policy)  # a bad file fails here, with the policy format's typed error, before any worker
     env_kwargs = dict(env_kwargs or {})
     start = time.perf_counter()
     if not use_ray:
@@ -400,6 +405,7 @@ def _ranges(seeds: list[int]) -> str:
 
 __all__ = [
     "EvaluationReport",
+    "check_inputs",
     "default_chunk_size",
     "evaluate_policy_file",
     "mean_ci",
