@@ -446,7 +446,13 @@ def plot_best_trials(result: SweepResult, path: Path, sweep: SweepConfig, top: i
             history = _history(Path(row.trial_dir) / f"seed-{s}")
             if history:
                 right.plot(
-                    history[0], history[1], "-", color=f"C{rank}", alpha=0.7, label=label if s == 0 else None
+                    history[0],
+                    history[1],
+                    "o-",
+                    markersize=3,
+                    color=f"C{rank}",
+                    alpha=0.7,
+                    label=label if s == 0 else None,
                 )
     right.set_xlabel("environment steps")
     right.set_ylabel("deterministic evaluation return")
