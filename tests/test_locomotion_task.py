@@ -385,3 +385,11 @@ def test_a_batched_kind_of_ones_own_is_one_call_for_the_whole_batch() -> None:
             ("termination", "cart_far"),
         ):
             unregister_term(category, kind)
+
+
+def test_an_env_inside_a_vector_batch_is_stepped_by_the_vector_env_only() -> None:
+    vector = ClankersVectorEnv(lambda: TaskEnv(GO1), 2)
+    vector.reset(seed=0)
+    with pytest.raises(ConfigError, match="vector env's batch"):
+        vector.envs[0].step(np.zeros(12, dtype=np.float32))
+    vector.close()
