@@ -321,15 +321,15 @@ register_task(
     The robot is ``go1_description/urdf/go1.urdf`` of the ``example-robot-data`` package, unmodified
     (``pip install 'clankers[robots]'``): a 13.1 kg robot on a floating base, 12 joints (hip, thigh, calf per leg),
     23.7-35.55 N m motors, spherical feet. 5 ms physics (Euler; 0.01 kg m^2 rotor armature), 50 Hz
-    control. Each episode draws a command, forward in [-0.3, 1.0] m/s, lateral in [-0.3, 0.3] m/s and
-    yaw rate in [-0.6, 0.6] rad/s (10% of them "stand still"), and redraws it every 5 s; a trot clock
+    control. Each episode draws a command, forward in [0, 1.0] m/s, lateral in [-0.2, 0.2] m/s and
+    yaw rate in [-0.5, 0.5] rad/s (10% of them "stand still"), and redraws it every 5 s; a trot clock
     (2 Hz, diagonal feet together) paces the feet. ``gym.make(id, command="evaluation")`` fixes the
     command to the evaluation setting, walk forward at 0.5 m/s (``command=[vx, vy, yaw_rate]`` any
     other). Terms are evaluated batched (``batched = true``). Config: ``assets/tasks/go1_velocity.toml``.
 
     ## Action Space
     ``Box(-1, 1, (12,), float32)``: joint position targets ``home + 0.5 rad x action`` tracked by a PD
-    loop (kp 40 N m/rad, kd 1 N m s/rad, clamped to the motor's torque) in every physics substep. Joints
+    loop (kp 50 N m/rad, kd 1 N m s/rad, clamped to the motor's torque) in every physics substep. Joints
     in layout (alphabetical) order: ``FL_calf``, ``FL_hip``, ``FL_thigh``, ``FR_...``, ``RL_...``,
     ``RR_...``; home pose hip 0, thigh 0.9, calf -1.8 rad.
 
@@ -347,7 +347,7 @@ register_task(
     | 45-46 | gait clock: sin, cos of 2 pi phase           | 1            |
 
     ## Rewards
-    Per step (the field's per-second weights x 0.02 s): ``0.02 exp(-|cmd_xy - v_xy|^2 / 0.25)
+    Per step (the field's per-second weights x 0.02 s, linear tracking doubled): ``0.04 exp(-|cmd_xy - v_xy|^2 / 0.25)
     + 0.01 exp(-(cmd_yaw - w_z)^2 / 0.25) - 0.04 v_z^2 - 0.001 (w_x^2 + w_y^2) - 4e-6 |tau|^2
     - 5e-9 |qddot|^2 - 2e-4 |a - a_prev|^2 - 0.2 (z - 0.27)^2 - 0.02 (g_x^2 + g_y^2)
     + 0.02 feet_gait``, where ``feet_gait = exp(-sum((clearance - swing)^2) / 0.01)`` asks each foot
