@@ -580,7 +580,7 @@ def run(
             env,
             episodes,
             seed,
-            record=compare is not None or record is not None or plot is not None,
+            record=compare is not None or plot is not None,  # (--record: the StateRecorder keeps all)
             env_factory=lambda: first_env,
             on_reset=reset,
         )
