@@ -3,28 +3,30 @@
 Why this exists: a recording holds three messages per control step (state, ``/tf``, ``/joint_states``).
 Encoding them one at a time costs, on the project's machine, about 9 µs per message in ``mcap``'s
 ``Writer.add_message`` and 5 to 30 µs per message in protobuf's Python message classes (a field set
-is a Python call), so writing a step cost as much as simulating it (benchmarks/bench_render.py; the
-target is 10% of the run, recording included). Yet every message of a channel has the same fields in
-the same order; only numbers change. So a message is a byte *template* with *slots*, and a whole block
-of steps is encoded by copying the template once per step and filling each slot for all steps with
-one numpy assignment. The cost per step falls to a fraction of a microsecond per message.
+is a Python call): writing a cart-pole step cost as much as simulating it, against a target of 10% of
+the run, recording included (``benchmarks/bench_render.py``). Yet every message of a channel has the
+same fields in the same order; only numbers change. So a message is a byte *template* with *slots*
+(:class:`Template`), and a block of steps is encoded by copying the template once per step and filling
+each slot for all steps with one numpy assignment (:func:`fill`); the few parts whose width varies (a
+timestamp's varints, a field absent at an episode's first step, the lengths that depend on them) are
+*regions* worked out once per combination of widths, and the bytes they drop are taken out at the end.
+The cost falls to well under a microsecond per message.
 
 What comes out is ordinary protobuf and ordinary MCAP, read by their own libraries:
 
 - Protobuf: fields in field-number order, as protobuf writes them; numbers that change from step to
   step (``double``, ``fixed32``) always present, zeros too (explicit default values are valid and
   decode as such; protobuf itself would leave zeros out), constant zeros left out; varints (lengths,
-  timestamps) canonical. Field numbers and types come from
-  the messages' descriptors, never typed in here.
-- MCAP: every record but two is built by ``mcap``'s own record classes (header, schemas, channels,
-  chunks, chunk indexes, statistics, metadata, attachments, summary, footer). Message records and
-  message indexes, the two that number in the thousands, are laid out here with numpy, byte for byte
-  as ``mcap.records.Message`` and ``MessageIndex`` write them. Chunks are compressed (zstd or lz4) and
-  carry their CRC; the summary repeats schemas and channels and indexes every chunk, metadata record and
-  attachment, so indexed readers (Foxglove, ``mcap.reader``) seek as in any MCAP file.
-
-``tests/test_recording.py`` decodes what is written here with ``mcap``'s reader (CRCs checked) and
-protobuf's message classes.
+  timestamps) canonical. Field numbers and types come from the messages' descriptors, never typed in
+  here. Without zero values the bytes are exactly protobuf's (``tests/test_mcap_batch.py``).
+- MCAP: records are built by ``mcap``'s own record classes (header, schemas, channels, chunk headers,
+  chunk indexes, statistics, metadata, attachments, summary, footer), except the two that number in
+  the thousands, message records and message indexes, laid out here byte for byte as
+  ``mcap.records.Message`` and ``MessageIndex`` write them. Chunks carry their CRC and may be
+  compressed (lz4, zstd); messages are in log-time order; the summary repeats schemas and channels and
+  indexes every chunk, metadata record and attachment, so indexed readers (Foxglove, ``mcap.reader``)
+  seek as in any MCAP file (``tests/test_recording.py`` reads them back with ``mcap``'s readers, CRCs
+  checked, and follows every message index entry).
 """
 
 from __future__ import annotations
@@ -95,12 +97,11 @@ def timestamps(descriptor: Descriptor, stamps_ns: np.ndarray) -> tuple[np.ndarra
     for name, value in (("seconds", stamps // 1_000_000_000), ("nanos", stamps % 1_000_000_000)):
         if len(value) and value.max() >= 2**35:
             raise ValueError(f"timestamp {name} {value.max()} is out of range")
-        distinct, inverse = np.unique(value, return_inverse=True)  # steps repeat: seconds, a period
-        part = np.empty((len(distinct), 6), np.uint8)
+        part = np.empty((len(value), 6), np.uint8)
         part[:, 0] = _tag(descriptor.fields_by_name[name].number, 0)[0]
-        part[:, 1:], width = varints(distinct, 5)
-        parts.append(part[inverse])
-        widths.append(np.where(distinct > 0, 1 + width, 0)[inverse])
+        part[:, 1:], width = varints(value, 5)
+        parts.append(part)
+        widths.append(np.where(value > 0, 1 + width, 0))
     out = np.zeros((len(stamps), 12), np.uint8)
     seconds = widths[0]
     ordered = bool(np.all(seconds[1:] >= seconds[:-1]))  # stamps in time order: runs of one width
@@ -293,37 +294,29 @@ def as_bytes(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 class Columns:
-    """Per-step values as bytes, side by side in one array (one row per step).
+    """Per-step values as bytes: for each key, one row of bytes per step.
 
     ``columns`` maps each key to ``(values, dtype)``: ``values`` has one row (or one number) per step,
-    stored as little-endian ``dtype`` (``"<f8"``, ``"<u4"``, ``"u1"`` for bytes already encoded)."""
+    read as little-endian ``dtype`` (``"<f8"``, ``"<u4"``, ``"u1"`` for bytes already encoded). An
+    array already of that dtype and laid out row by row is used in place, not copied."""
 
     def __init__(self, columns: Mapping[str, tuple[Any, str]]) -> None:
-        arrays = {}
+        self.arrays: dict[str, np.ndarray] = {}
         for key, (values, dtype) in columns.items():
-            array = np.asarray(values)
-            arrays[key] = (array.reshape(len(array), -1), np.dtype(dtype))
-        rows = len(next(iter(arrays.values()))[0])
-        self.start: dict[str, int] = {}
-        position = 0
-        for key, (array, dtype) in arrays.items():
-            self.start[key] = position
-            position += array.shape[1] * dtype.itemsize
-        self.data = np.empty((rows, position), np.uint8)
-        for key, (array, dtype) in arrays.items():
-            begin = self.start[key]
-            self.data[:, begin : begin + array.shape[1] * dtype.itemsize].view(dtype)[:] = array
+            array = np.ascontiguousarray(values, dtype=np.dtype(dtype))
+            self.arrays[key] = array.reshape(len(array), -1).view(np.uint8)
 
-    def copies(self, template: Template) -> list[tuple[int, int, int]]:
-        """``template``'s slots as ``(offset, start in a row of data, width)``, neighbours merged."""
-        copies: list[list[int]] = []
+    def copies(self, template: Template) -> list[tuple[int, str, int, int]]:
+        """``template``'s slots as ``(offset, key, start in a row of that column, width)``, neighbours
+        merged (a run of slots filled from consecutive bytes of one column is one copy)."""
+        copies: list[list[Any]] = []
         for offset, key, width, start in sorted(template.slots):
-            source = self.start[key] + start
-            if copies and copies[-1][0] + copies[-1][2] == offset and copies[-1][1] + copies[-1][2] == source:
-                copies[-1][2] += width
+            last = copies[-1] if copies else None
+            if last and last[1] == key and last[0] + last[3] == offset and last[2] + last[3] == start:
+                last[3] += width
             else:
-                copies.append([offset, source, width])
-        return [(a, b, c) for a, b, c in copies]
+                copies.append([offset, key, start, width])
+        return [(a, b, c, d) for a, b, c, d in copies]
 
 
 @dataclass
@@ -385,9 +378,10 @@ def fill(
     Rows differ in their region widths in a few ways only, so the bytes that depend on them (lengths,
     which bytes stay) are worked out once per variant and copied to the rows by one gather; then each
     slot is one copy of a column for all rows."""
-    values = columns.data[rows]
+    values = {key: array[rows] for key, array in columns.arrays.items()}  # views: rows is a slice
+    steps = len(next(iter(values.values())))
     keys = sorted(widths)
-    code = np.zeros(len(values), dtype=np.int64)
+    code = np.zeros(steps, dtype=np.int64)
     for key in keys:  # one integer per combination of widths
         code = code * 64 + np.asarray(widths[key][rows], dtype=np.int64)
     codes, inverse = np.unique(code, return_inverse=True)
@@ -399,9 +393,11 @@ def fill(
         variants.append(variant)
     data, keep, sizes, moved = _variants(template, variants, marks, extra)
     out = data[inverse]
-    for offset, source, width in columns.copies(template):
+    for offset, key, start, width in columns.copies(template):
         view = f"V{width}"  # one element per row: a copy of `width` bytes
-        out[:, offset : offset + width].view(view)[:, 0] = values[:, source : source + width].view(view)[:, 0]
+        out[:, offset : offset + width].view(view)[:, 0] = values[key][:, start : start + width].view(view)[
+            :, 0
+        ]
     return Filled(out, keep[inverse], sizes[inverse], moved[:, inverse])
 
 
@@ -423,7 +419,7 @@ class BatchWriter:
     :meth:`add_messages` for a few ``Message`` records), then :meth:`finish`, which writes the summary.
     """
 
-    def __init__(self, stream: IO[bytes], compression: str = "lz4", chunk_size: int = 1 << 20) -> None:
+    def __init__(self, stream: IO[bytes], compression: str = "", chunk_size: int = 1 << 20) -> None:
         if compression not in ("zstd", "lz4", ""):
             raise ValueError(f"compression {compression!r}: use 'zstd', 'lz4' or ''")
         self.stream = stream
@@ -515,38 +511,53 @@ class BatchWriter:
                 {channel: (np.array(t), np.array(o)) for channel, (t, o) in index.items()},
             )
 
-    def add_chunk(self, data: bytes | np.ndarray, index: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> None:
-        """A chunk of message records (``data``: bytes, or a uint8 array); ``index`` maps each channel
-        with messages in it to their log times and offsets in ``data``."""
+    def add_chunk(
+        self, data: bytes | np.ndarray | Sequence[Any], index: Mapping[int, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """A chunk of message records: ``data`` (bytes, a uint8 array, or a sequence of those, one after
+        another); ``index`` maps each channel with messages in it to their log times and offsets."""
         times = np.concatenate([t for t, _ in index.values()]).astype(np.uint64)
         start, end = int(times.min()), int(times.max())
-        raw = memoryview(np.ascontiguousarray(data, dtype=np.uint8)) if isinstance(data, np.ndarray) else data
-        if self.compression == "zstd":
-            import zstandard
+        pieces = [
+            memoryview(np.ascontiguousarray(piece, dtype=np.uint8))
+            if isinstance(piece, np.ndarray)
+            else piece
+            for piece in (data if isinstance(data, (list, tuple)) else [data])
+        ]
+        size = sum(len(piece) for piece in pieces)
+        crc = 0
+        for piece in pieces:
+            crc = zlib.crc32(piece, crc)
+        if self.compression:
+            raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if self.compression == "zstd":
+                import zstandard
 
-            compressed = zstandard.ZstdCompressor().compress(raw)
-        elif self.compression == "lz4":
-            import lz4.frame
+                pieces = [zstandard.ZstdCompressor().compress(raw)]
+            else:
+                import lz4.frame
 
-            compressed = lz4.frame.compress(raw)
-        else:
-            compressed = bytes(raw)
+                pieces = [lz4.frame.compress(raw)]
+        stored = sum(len(piece) for piece in pieces)
         header = record_bytes(  # the chunk record without its records, then its records, written as they
             Chunk(  # are (mcap's Chunk.write would copy them twice); lengths set for the records that follow
                 compression=self.compression,
                 data=b"",
                 message_start_time=start,
                 message_end_time=end,
-                uncompressed_crc=zlib.crc32(raw),
-                uncompressed_size=len(raw),
+                uncompressed_crc=crc,
+                uncompressed_size=size,
             )
         )
-        record_length = len(header) - 9 + len(compressed)
         header = (
-            header[:1] + struct.pack("<Q", record_length) + header[9:-8] + struct.pack("<Q", len(compressed))
+            header[:1]
+            + struct.pack("<Q", len(header) - 9 + stored)
+            + header[9:-8]
+            + struct.pack("<Q", stored)
         )
         chunk_start = self._write(header)
-        self._write(compressed)
+        for piece in pieces:
+            self._write(piece)
         offsets = {}
         indexes = bytearray()
         for channel in sorted(index):
@@ -563,12 +574,12 @@ class BatchWriter:
                 message_start_time=start,
                 message_end_time=end,
                 chunk_start_offset=chunk_start,
-                chunk_length=len(header) + len(compressed),
+                chunk_length=len(header) + stored,
                 message_index_offsets=offsets,
                 message_index_length=len(indexes),
                 compression=self.compression,
-                compressed_size=len(compressed),
-                uncompressed_size=len(raw),
+                compressed_size=stored,
+                uncompressed_size=size,
             )
         )
         stats = self.statistics

@@ -776,7 +776,7 @@ class _StepWriter:
                         stamps[rows_done],
                         starts[rows_done] + sizes[rows_done] - origin,
                     )
-                writer.add_chunk(np.concatenate(pieces), index)
+                writer.add_chunk(pieces, index)
                 first = last
 
 
