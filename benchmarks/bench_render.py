@@ -233,7 +233,7 @@ def main() -> str:
         folder = Path(tmp)
         plain, filmed, video_ratio = _video_ratio("cartpole", folder)
         records = {"cartpole": _record_ratio("cartpole", folder)}
-        records[largest] = _record_ratio(largest, folder, steps=1000, passes=2)
+        records[largest] = _record_ratio(largest, folder, steps=2000, passes=2, segment=50)
     labels = {
         "plain": "plain",
         "loop": "recording the states",
@@ -278,7 +278,8 @@ def main() -> str:
         "",
         "`run --record` against the plain loop (a constant action, so the policy costs nothing and the "
         "ratio is the recording's alone), per step: the two loops alternate in segments of 100 steps "
-        f"(medians over 3 x {RECORD_STEPS} steps each for cart-pole, 2 x 1000 for `{largest}`); writing is "
+        f"(50 for `{largest}`; medians over 3 x {RECORD_STEPS} steps each for cart-pole, 2 x 2000 for "
+        f"`{largest}`); writing is "
         "the median time to write what the recorded loop kept (9 times per compression for cart-pole, 6 "
         "for the other) added to the loop's, and includes every message (state, `/tf`, `/joint_states`, "
         "episode summaries), the metadata, the attachments and the atomic rename:",

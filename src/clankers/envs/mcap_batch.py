@@ -303,8 +303,11 @@ class Columns:
     def __init__(self, columns: Mapping[str, tuple[Any, str]]) -> None:
         self.arrays: dict[str, np.ndarray] = {}
         for key, (values, dtype) in columns.items():
-            array = np.ascontiguousarray(values, dtype=np.dtype(dtype))
-            self.arrays[key] = array.reshape(len(array), -1).view(np.uint8)
+            array = np.asarray(values, dtype=np.dtype(dtype))
+            array = array.reshape(len(array), -1) if array.ndim != 2 else array
+            if array.strides[-1] != array.itemsize:  # bytes of a row must follow one another
+                array = np.ascontiguousarray(array)
+            self.arrays[key] = array.view(np.uint8)
 
     def copies(self, template: Template) -> list[tuple[int, str, int, int]]:
         """``template``'s slots as ``(offset, key, start in a row of that column, width)``, neighbours

@@ -32,13 +32,13 @@ Log time is simulated time, offset so that episodes follow one another.
 
 Cost. Recording must not slow a run by more than 10%, writing the file included
 (``benchmarks/bench_render.py``). So the run only copies numbers into preallocated rows
-(:class:`StateRecorder`: seven array assignments per step), and the file is written for all steps at
-once: body poses by MuJoCo's kinematics vectorized over the states (:func:`_body_poses`), and every
-message encoded by :mod:`clankers.envs.mcap_batch` (templates filled with numpy), rather than one Python
-call per message and per field (``mcap``'s ``Writer.add_message`` and protobuf's message classes),
-which cost more than the simulation step itself. Chunks are uncompressed by default (the cheapest to
-write); ``write_recording(..., compression="lz4")`` or ``"zstd"`` makes smaller files. Format version 2
-(JSON states) is still read.
+(:class:`StateRecorder`: seven array assignments per step), and the file is
+written for all steps at once: body poses by MuJoCo's kinematics vectorized over the states
+(:func:`_body_poses`), and every message encoded by :mod:`clankers.envs.mcap_batch` (templates filled
+with numpy), rather than one Python call per message and per field (``mcap``'s ``Writer.add_message``
+and protobuf's message classes), which cost more than the simulation step itself. Chunks are
+uncompressed by default (the cheapest to write); ``write_recording(..., compression="lz4")`` or
+``"zstd"`` makes smaller files. Format version 2 (JSON states) is still read.
 """
 
 from __future__ import annotations
@@ -155,11 +155,11 @@ class StateRecorder(gym.Wrapper):
     """Keep the physics state after every reset and step of a clankers environment.
 
     Per step, ``time``, ``qpos``, ``qvel``, ``ctrl``, the observation, the action and the reward are
-    copied into the next row of preallocated arrays shared by all episodes (seven array assignments,
-    a few microseconds; MuJoCo's ``mj_getState`` would do the first four in one call but costs more
-    through the Python binding); nothing is encoded until :func:`write_recording`. A finished episode,
-    in :attr:`episodes`, holds views of its rows (rows are only ever appended, so they never change);
-    an episode cut short by a new reset is kept too.
+    copied into the next row of preallocated arrays shared by all episodes: seven array assignments,
+    about 1 µs each right after MuJoCo's step (cold caches; measured in the loop, one ``mj_getState``
+    for the first four, or one copy of their span of MjData, saves nothing). Nothing is encoded until
+    :func:`write_recording`. A finished episode, in :attr:`episodes`, holds views of its rows (rows are
+    only ever appended, so they never change); an episode cut short by a new reset is kept too.
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -597,6 +597,19 @@ def _static_frames(base: Any, sources: Mapping[str, Any]) -> list[_StaticFrame]:
     return static
 
 
+def _joined(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """``arrays`` one after another: a view when they already are, as consecutive rows of one array
+    (the episodes of a :class:`StateRecorder`), else a copy."""
+    first = arrays[0]
+    base, stride = first.base, first.strides
+    if base is not None and all(a.base is base and a.strides == stride for a in arrays):
+        starts = [a.__array_interface__["data"][0] for a in arrays]
+        if all(b == a + len(x) * stride[0] for a, b, x in zip(starts, starts[1:], arrays, strict=False)):
+            rows = sum(len(a) for a in arrays)
+            return np.lib.stride_tricks.as_strided(first, (rows, *first.shape[1:]), stride, writeable=False)
+    return np.concatenate(arrays)
+
+
 class _StepWriter:
     """Every state of every episode, written as MCAP chunks of state, ``/tf`` and ``/joint_states``
     messages (and each episode's summary after its last state), encoded a block of rows at a time.
@@ -622,8 +635,8 @@ class _StepWriter:
         step = np.arange(total) - np.repeat(self.last + 1 - lengths, lengths)
         self.stamp = np.arange(total, dtype=np.int64) * step_ns
         later = step > 0
-        self.qpos = np.concatenate([e.qpos for e in episodes])
-        self.qvel = np.concatenate([e.qvel for e in episodes])
+        self.qpos = _joined([e.qpos for e in episodes])
+        self.qvel = _joined([e.qvel for e in episodes])
         n_act = max(e.actions.shape[1] if e.actions.ndim == 2 else 0 for e in episodes)
         n_obs = int(np.size(episodes[0].observations[0]))
         actions = np.zeros((total, n_act))  # the first state of an episode has no action nor reward
@@ -636,11 +649,11 @@ class _StepWriter:
             "episode": (np.repeat(np.arange(len(episodes)), lengths), "<u4"),
             "step": (step, "<u4"),
             "stamp": (self.stamp, "<u8"),
-            "time": (np.concatenate([e.time for e in episodes]), "<f8"),
+            "time": (_joined([e.time for e in episodes]), "<f8"),
             "qpos": (self.qpos, "<f8"),
             "qvel": (self.qvel, "<f8"),
-            "ctrl": (np.concatenate([e.ctrl for e in episodes]), "<f8"),
-            "observation": (np.concatenate(observations), "<f8"),
+            "ctrl": (_joined([e.ctrl for e in episodes]), "<f8"),
+            "observation": (_joined(observations), "<f8"),
             "action": (actions, "<f8"),
             "reward": (rewards, "<f8"),
         }
