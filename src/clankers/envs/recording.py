@@ -189,7 +189,8 @@ class StateRecorder(gym.Wrapper):
             "qpos": np.zeros((0, data.qpos.size)),
             "qvel": np.zeros((0, data.qvel.size)),
             "ctrl": np.zeros((0, data.ctrl.size)),
-            "observations": np.zeros((0, self._width)),
+            # the observation's own dtype: copied without conversion (a writer converts it)
+            "observations": np.zeros((0, self._width), obs.dtype if self._fast_obs else np.float64),
             "actions": np.zeros((0, n_act)),
             "rewards": np.zeros(0),
         }
@@ -199,7 +200,7 @@ class StateRecorder(gym.Wrapper):
         """More rows (twice as many): the rows so far are copied; views of the old ones stay valid."""
         capacity = max(1024, 2 * self._capacity)
         for name, old in self._rows.items():
-            new = np.zeros((capacity, *old.shape[1:]))
+            new = np.zeros((capacity, *old.shape[1:]), old.dtype)
             new[: self._count] = old[: self._count]
             self._rows[name] = new
         self._capacity = capacity
