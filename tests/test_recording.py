@@ -352,3 +352,21 @@ def test_reads_format_2_recordings(tmp_path: Path) -> None:
     np.testing.assert_array_equal(episode.qpos, [[0.1], [0.2]])
     np.testing.assert_array_equal(episode.actions, [[0.5]])
     np.testing.assert_array_equal(episode.rewards, [0.25])
+
+
+def test_actions_are_kept_exactly_whatever_their_dtype() -> None:
+    """Actions are kept in the action space's dtype (float32: a copy without conversion), and the
+    rows widen to float64 the moment an action would not fit, earlier ones unchanged."""
+    recorder = StateRecorder(make_env("cartpole"))
+    recorder.reset(seed=0)
+    passed = [
+        np.array([0.25, -0.1], np.float32),
+        [0.1, 1 / 3],  # a list (float64, not representable in float32): the rows widen
+        np.array([0.5, 0.75]),  # float64
+        np.array([-0.2, 0.3], np.float32),
+    ]
+    for action in passed:
+        recorder.step(action)
+    (episode,) = recorder.finish()
+    assert episode.actions.dtype == np.float64
+    np.testing.assert_array_equal(episode.actions, [np.asarray(a, np.float64) for a in passed])

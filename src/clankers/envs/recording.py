@@ -145,6 +145,13 @@ class RecordedEpisode:
         return float(np.sum(self.rewards))
 
 
+def _action_dtype(space: Any) -> np.dtype:
+    """The dtype to keep actions of ``space`` in: its own when floating (policies answer in it, so
+    actions are copied without conversion), else float64."""
+    dtype = np.dtype(getattr(space, "dtype", None) or np.float64)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
 def _flat(value: Any) -> np.ndarray:
     if isinstance(value, dict):
         return np.concatenate([np.asarray(value[k], dtype=np.float64).ravel() for k in value])
@@ -191,7 +198,7 @@ class StateRecorder(gym.Wrapper):
             "ctrl": np.zeros((0, data.ctrl.size)),
             # the observation's own dtype: copied without conversion (a writer converts it)
             "observations": np.zeros((0, self._width), obs.dtype if self._fast_obs else np.float64),
-            "actions": np.zeros((0, n_act)),
+            "actions": np.zeros((0, n_act), _action_dtype(self.action_space)),
             "rewards": np.zeros(0),
         }
         self._grow()
@@ -265,13 +272,26 @@ class StateRecorder(gym.Wrapper):
             self._ctrl[row] = self._ctrl_now
             self._obs[row] = result[0] if self._fast_obs else _flat(result[0])
             try:
+                if getattr(action, "dtype", None) is not self._act.dtype:
+                    raise TypeError  # not the usual case: a copy without conversion
                 self._act[row] = action
-            except (TypeError, ValueError):  # a dict, or an array of another shape
-                self._act[row] = _flat(action)
+            except (TypeError, ValueError):  # another dtype, a list, a dict, another shape
+                self._store_action(row, action)
             self._rew[row] = result[1]
             self._terminated = result[2]
             self._count = row + 1
         return result
+
+    def _store_action(self, row: int, action: Any) -> None:
+        """An action of another dtype than the rows' (or a list, a dict): stored exactly, the rows
+        widened to float64 first if the action would not fit (earlier rows are copied, exactly)."""
+        values = np.asarray(action)
+        if values.dtype.kind not in "fiub" or values.size != self._act.shape[1]:
+            values = _flat(action)
+        if not np.can_cast(values.dtype, self._act.dtype, "safe"):
+            self._rows["actions"] = self._rows["actions"].astype(np.float64)
+            self._act = self._rows["actions"]
+        self._act[row] = values.ravel()
 
     def finish(self) -> list[RecordedEpisode]:
         """Close the episode in progress and return every episode recorded."""
