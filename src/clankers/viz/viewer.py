@@ -311,7 +311,7 @@ def view_policy(
     """Serve a live view of ``policy`` (a policy file or a baseline spec) running in ``task``."""
     from clankers.envs import make_env
 
-    env = make_env(task)
+    env = make_env(task, visual=True)  # draw the robots' meshes, not only their collision shapes
     base = env.unwrapped
     act, on_reset = _policy(policy, env, seed)
     viewer = Viewer(
