@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,17 @@ def tiny_cartpole_policy(tiny_cartpole_model: Path, tmp_path_factory: pytest.Tem
     path = tmp_path_factory.mktemp("tiny-policy") / "policy.onnx"
     export_sb3(tiny_cartpole_model, path, env="cartpole", n_samples=200, n_episode_states=200)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny networks, thousands of calls: torch's thread pool only adds contention on a busy 2-core box.
+
+    Modules that export many small policies use it with ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

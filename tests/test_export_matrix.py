@@ -12,7 +12,6 @@ Combinations SB3 itself refuses are listed in ``test_sb3_refuses`` so the matrix
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,7 @@ from export_toy_envs import env_id
 NET = [16]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny networks, thousands of calls: torch's thread pool only adds contention on a busy 2-core box."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @dataclass(frozen=True)
