@@ -128,7 +128,7 @@ def random_commands(num_envs: int, action_dim: int) -> Policy:
 
 TASKS = {
     "cartpole": Task("cart-pole (`clankers/CartPole-v1`)", "clankers/CartPole-v1", cartpole_controller),
-    "arm6": Task("six-DOF arm (`clankers/ArmReach6-v0`)", "clankers/ArmReach6-v0", random_commands),
+    "arm6": Task("six-DOF arm (`clankers/ArmReach6-v1`)", "clankers/ArmReach6-v1", random_commands),
 }
 
 

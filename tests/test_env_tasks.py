@@ -1,4 +1,4 @@
-"""What is particular to the shipped tasks Pendulum-v0, ArmReach-v0, ArmReach6-v0, TwoArmReach-v0.
+"""What is particular to the shipped tasks Pendulum-v0, ArmReach-v0, ArmReach6-v1, TwoArmReach-v1.
 
 What every registered task must satisfy (env checkers, seeding, dt, vector env) is in
 tests/test_task_contract.py, parametrized over the registry.
@@ -16,8 +16,8 @@ from clankers.errors import ActionError
 TASK_IDS = {
     "clankers/Pendulum-v0": (3, 1),
     "clankers/ArmReach-v0": (15, 2),
-    "clankers/ArmReach6-v0": (21, 6),
-    "clankers/TwoArmReach-v0": (18, 4),
+    "clankers/ArmReach6-v1": (21, 6),
+    "clankers/TwoArmReach-v1": (30, 4),
 }
 
 
@@ -30,14 +30,16 @@ def two_arm_reach() -> gym.Env:
 
 
 def lone_servo_arm() -> gym.Env:
-    """ArmReach-v0's arm with TwoArmReach-v0's position servos and control rate: one of its arms alone."""
+    """ArmReach-v0's arm with TwoArmReach-v1's velocity servos and control rate: one of its arms alone."""
     from clankers.envs.tasks import TaskEnv
     from clankers.envs.tasks.config import load_task_config, shipped_task_config
 
     two = load_task_config(shipped_task_config("two_arm_reach"))
-    servos = {pattern.split("/", 1)[1]: spec for pattern, spec in two.actuators.items()}
+    gains = {pattern.removeprefix("*/"): kd for pattern, kd in two.action.kd.items()}
     lone = load_task_config(shipped_task_config("arm_reach"))
-    return TaskEnv(lone.model_copy(update={"sim": two.sim, "actuators": servos}))
+    return TaskEnv(
+        lone.model_copy(update={"sim": two.sim, "action": two.action.model_copy(update={"kd": gains})})
+    )
 
 
 @pytest.mark.parametrize(("env_id", "sizes"), TASK_IDS.items())
@@ -130,10 +132,10 @@ def test_arm_reach_holding_still_at_the_target_is_a_success() -> None:
 def test_two_arm_reach_slices_and_each_arm_moves_like_the_lone_arm() -> None:
     env = two_arm_reach()
     assert env.action_slices == {"left": slice(0, 2), "right": slice(2, 4)}
-    assert env.robot_observation_slices == {"left": slice(0, 9), "right": slice(9, 18)}
+    assert env.robot_observation_slices == {"left": slice(0, 15), "right": slice(15, 30)}
     assert (
         env.observation_names[0] == "left/j1_shoulder.cos"
-        and env.observation_names[9] == "right/j1_shoulder.cos"
+        and env.observation_names[15] == "right/j1_shoulder.cos"
     )
     obs, _ = env.reset(seed=4)
     lone = lone_servo_arm()
@@ -157,7 +159,7 @@ def test_two_arm_reach_success_needs_both_arms() -> None:
     env.sim.reset(qpos=np.array([0.3, 0.4, -0.5, 0.2]))
     env.state.targets["left_target"][:] = _tip(0.3, 0.4) + np.array([-0.6, 0, 0])
     env.state.targets["right_target"][:] = _tip(-0.5, 0.2) + np.array([0.6, 0, 0])
-    hold = (np.array([0.3, 0.4, -0.5, 0.2]) / [np.pi, 2.6, np.pi, 2.6]).astype(np.float32)  # servo targets
+    hold = np.zeros(4, dtype=np.float32)  # velocity servos: zero holds the arms where they are
     info = env.step(hold)[4]
     assert info["is_success"]
     env.state.targets["right_target"][:] += [0.2, 0, 0]
@@ -172,3 +174,24 @@ def test_invalid_actions_raise(action: np.ndarray) -> None:
     env.reset(seed=0)
     with pytest.raises(ActionError):
         env.step(action)
+
+
+def test_arm_reach6_zero_holds_the_arm_and_actions_are_joint_velocities() -> None:
+    """v1's velocity servos: a zero action holds any pose against gravity (gravity fed forward), and an
+    action of 0.5 on the base yaw turns it at 0.5 x 1.5 rad/s while the other joints hold."""
+    env = gym.make("clankers/ArmReach6-v1").unwrapped
+    env.reset(seed=2)
+    obs, *_ = env.step(np.zeros(6, dtype=np.float32))  # stops the start state's small velocities
+    start = obs[:6].copy()
+    for _ in range(10):  # 1 s
+        obs, *_ = env.step(np.zeros(6, dtype=np.float32))
+    np.testing.assert_allclose(obs[:6], start, atol=1e-3)  # unsupported, the shoulder would sag ~0.5 rad
+    action = np.zeros(6, dtype=np.float32)
+    action[0] = 0.5
+    for _ in range(10):
+        before = obs[:6].copy()
+        obs, *_ = env.step(action)
+    # a P loop on velocity against the joint's 0.5 N m s/rad damping settles 0.5 / kd 20 = 2.5% short
+    assert (obs[0] - before[0]) / env.dt == pytest.approx(0.75 * (1 - 0.5 / 20.5), rel=0.01)
+    assert obs[6] == pytest.approx(0.75 * (1 - 0.5 / 20.5), rel=0.01)  # the measured joint velocity
+    np.testing.assert_allclose(obs[1:6], start[1:6], atol=2e-2)

@@ -1,4 +1,4 @@
-"""`clankers train <task>` works for every config-driven task: a few hundred SAC steps each (no learning
+"""`clankers train <task>` works for every config-driven task: a few hundred steps of its recipe's algorithm each (no learning
 is asserted here; the measured results come from the full recipes, see the README)."""
 
 from __future__ import annotations
@@ -10,21 +10,29 @@ import numpy as np
 import pytest
 
 from clankers.train import TrainConfig, recipe_for, train
-from clankers.train.sac import evaluate_saved
+from clankers.train.common import evaluate_saved
 
 
-@pytest.mark.parametrize("task", ["pendulum", "arm_reach", "arm_reach6", "two_arm_reach"])
-def test_recipe_trains_and_reports_return_and_success_rate(task: str, tmp_path: Path) -> None:
-    config = recipe_for(task, total_timesteps=200)
-    assert config.algo == "sac"
-    config = config.replace(eval_episodes=2, eval_every=200, checkpoint_every=None)
-    result = train(config.with_hyperparams(learning_starts=100), tmp_path)
-    assert result.env_steps == 200 and result.model_path.is_file() and result.curve_path.is_file()
+@pytest.mark.parametrize(
+    ("task", "algo"),
+    [("pendulum", "sac"), ("arm_reach", "sac"), ("arm_reach6", "ppo"), ("two_arm_reach", "ppo")],
+)
+def test_recipe_trains_and_reports_return_and_success_rate(task: str, algo: str, tmp_path: Path) -> None:
+    config = recipe_for(task, total_timesteps=256)
+    assert config.algo == algo
+    config = config.replace(eval_episodes=2, eval_every=256, checkpoint_every=None)
+    if algo == "sac":
+        config = config.with_hyperparams(learning_starts=100)
+    else:  # one short rollout of 2 envs x 128 steps
+        config = config.replace(num_envs=2).with_hyperparams(n_steps=128, batch_size=64)
+    result = train(config, tmp_path)
+    assert result.env_steps == 256 and result.model_path.is_file() and result.curve_path.is_file()
     summary = json.loads(result.summary_path.read_text())
-    assert summary["algorithm"] == "sac" and summary["env_steps"] == 200
+    assert summary["algorithm"] == algo and summary["env_steps"] == 256
     assert np.isfinite(summary["eval_mean"]) and 0.0 <= summary["eval_success_rate"] <= 1.0
-    assert summary["history"]["eval_steps"] == [200.0]
-    assert TrainConfig.model_validate(summary["config"]).hyperparams.learning_starts == 100
+    assert summary["history"]["eval_steps"] == [256.0]
+    saved = TrainConfig.model_validate(summary["config"]).hyperparams
+    assert saved.learning_starts == 100 if algo == "sac" else saved.n_steps == 128
     fresh = evaluate_saved(result.model_path, task, episodes=2, seed=99)
     assert (
         fresh["episodes"] == 2 and 0.0 <= fresh["success_rate"] <= 1.0 and np.isfinite(fresh["mean_return"])

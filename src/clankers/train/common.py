@@ -130,6 +130,45 @@ def evaluate_deterministic(model: Any, env: Any, episodes: int, seed: int) -> tu
     return float(mean), float(std), float(np.mean(successes)) if successes else math.nan
 
 
+FRESH_EVAL_SEED = 1_000_000
+
+
+def evaluate_saved(
+    model_path: str | Path,
+    task: str,
+    episodes: int = 100,
+    seed: int = FRESH_EVAL_SEED,
+    algo: str | None = None,
+) -> dict[str, float]:
+    """Evaluate a saved model (``model.zip`` of a run or a checkpoint) on ``episodes`` fresh seeded
+    episodes: seeds from ``seed`` (default 1,000,000), which training and its evaluations never use.
+
+    ``algo`` (``"ppo"`` or ``"sac"``) defaults to the one the zip was trained with (SAC's policy class
+    lives in ``stable_baselines3.sac``; every other clankers run is PPO). Returns ``{"mean_return",
+    "std_return", "success_rate", "episodes"}``; the reported task results come from here.
+    """
+    import stable_baselines3
+
+    algo = algo or saved_algorithm(model_path)
+    model = getattr(stable_baselines3, algo.upper()).load(str(model_path), device="cpu")
+    env = make_vec_env(task, min(episodes, 10), seed)
+    try:
+        mean, std, success = evaluate_deterministic(model, env, episodes, seed)
+    finally:
+        env.close()
+    return {"mean_return": mean, "std_return": std, "success_rate": success, "episodes": float(episodes)}
+
+
+def saved_algorithm(model_path: str | Path) -> str:
+    """``"sac"`` or ``"ppo"``: which of the two algorithms clankers trains wrote this SB3 zip."""
+    import zipfile
+
+    with zipfile.ZipFile(model_path) as archive:
+        data = json.loads(archive.read("data"))
+    module = str(data.get("policy_class", {}).get("__module__", ""))
+    return "sac" if module.startswith("stable_baselines3.sac") else "ppo"
+
+
 def write_outputs(
     model: Any, out: Path, *, config: Any, log: RunLog, wall_time: float, solved: bool
 ) -> TrainResult:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clankers.train.common import evaluate_deterministic, make_vec_env
 from clankers.train.config import TrainConfig
 
 REPLAY_BUFFER = "replay_buffer.pkl"
@@ -43,21 +42,3 @@ def save_state(model: Any, folder: Path) -> None:
 
 def load_state(model: Any, folder: Path) -> None:
     model.load_replay_buffer(folder / REPLAY_BUFFER)
-
-
-def evaluate_saved(
-    model_path: str | Path, task: str, episodes: int = 100, seed: int = 1_000_000
-) -> dict[str, float]:
-    """Evaluate a saved SAC model on ``episodes`` fresh seeded episodes (not the training-time ones).
-
-    Returns ``{"mean_return", "std_return", "success_rate", "episodes"}``; used for the reported results.
-    """
-    from stable_baselines3 import SAC
-
-    model = SAC.load(str(model_path), device="cpu")
-    env = make_vec_env(task, min(episodes, 10), seed)
-    try:
-        mean, std, success = evaluate_deterministic(model, env, episodes, seed)
-    finally:
-        env.close()
-    return {"mean_return": mean, "std_return": std, "success_rate": success, "episodes": float(episodes)}

@@ -16,8 +16,16 @@ from clankers.envs.tasks.registry import register_task
 #: SAC for the reaching arms: SAC's defaults with a 128x128 network and gamma 0.98, which reached 100%
 #: ArmReach success where 64x64 / gamma 0.99 plateaued at 85% (docs/tasks.md has the measured runs).
 _ARM_SAC = {"gamma": 0.98, "net_arch": [128, 128]}
-#: The position-servo arms (ArmReach6, TwoArmReach): 30-step episodes at 10 Hz, so a shorter horizon.
-_SERVO_ARM_SAC = {"gamma": 0.95, "net_arch": [128, 128]}
+#: PPO for the velocity-servo arms (ArmReach6, TwoArmReach): 32 envs x 64 steps per rollout, 10 epochs of
+#: minibatches of 512, ELU 256-128 actor and critic, gamma 0.97 for 30-step episodes. The physics runs
+#: in C on every core, so PPO's many cheap steps beat SAC's few expensive updates on 2 cores.
+_ARM_PPO = {
+    "n_steps": 64,
+    "batch_size": 512,
+    "gamma": 0.97,
+    "net_arch": {"pi": [256, 128], "vf": [256, 128]},
+    "activation": "elu",
+}
 
 register_task(
     shipped_task_config("cartpole"),
@@ -187,27 +195,33 @@ register_task(
 
 register_task(
     shipped_task_config("arm_reach6"),
+    # v1: joint-velocity actions (v0 took joint-position targets; its policies do not transfer).
+    env_id="clankers/ArmReach6-v1",
     recipe={
-        "algo": "sac",
-        "total_timesteps": 60_000,
-        "eval_every": 5_000,
-        "target_success_rate": 0.95,
-        "hyperparams": _SERVO_ARM_SAC,
+        "algo": "ppo",
+        "total_timesteps": 3_000_000,
+        "num_envs": 32,
+        "eval_every": 50_000,
+        "eval_episodes": 100,
+        "target_success_rate": 0.97,
+        "checkpoint_every": 500_000,
+        "hyperparams": _ARM_PPO,
     },
     doc="""Move the flange of a six-DOF arm to a random 3-D target, against gravity.
 
     ## Description
     The robot is ``assets/urdf/six_dof_arm.urdf``: a yaw-pitch-pitch-roll-pitch-roll serial arm
-    (0.1 + 0.4 + 0.3 + 0.06 + 0.06 + 0.04 m, 4.2 kg in all). Every joint is a geared position servo
-    (``[actuators]``: PID at every 2 ms physics step, torque within the URDF effort from 30 N m at the
-    shoulder down to 2 N m at the flange, 100:1 gearbox adding 0.1 kg m^2 of rotor inertia). 10 Hz
-    commands. Config: ``assets/tasks/arm_reach6.toml``.
+    (0.1 + 0.4 + 0.3 + 0.06 + 0.06 + 0.04 m, 4.2 kg in all). Every joint is a velocity servo
+    (``[action] kind = "velocity"``: a MuJoCo velocity loop at every 5 ms physics step, torque within
+    the URDF effort from 30 N m at the shoulder down to 2 N m at the flange, gravity torques fed
+    forward, 0.1 kg m^2 of geared rotor inertia per joint). 10 Hz commands.
+    Config: ``assets/tasks/arm_reach6.toml``.
 
     ## Action Space
-    ``Box(-1, 1, (6,), float32)``: target angles of `j1_base_yaw`, `j2_shoulder_pitch`,
+    ``Box(-1, 1, (6,), float32)``: velocities of `j1_base_yaw`, `j2_shoulder_pitch`,
     `j3_elbow_pitch`, `j4_wrist_roll`, `j5_wrist_pitch`, `j6_flange_roll`, in that (alphabetical)
-    order; [-1, 1] spans each joint's limits (e.g. +-2.5 rad for the shoulder). With raw torques as the
-    action (the first design), SAC solved 12% of episodes after 200k steps.
+    order, 1.5 rad/s per unit. Zero holds the arm still. (v0 took joint-position targets through PID
+    servos, and the first design raw torques; docs/tasks.md has what each reached.)
 
     ## Observation Space
     ``Box(-inf, inf, (21,), float32)``:
@@ -221,7 +235,7 @@ register_task(
     | 18-20 | target minus end effector        | m     |
 
     ## Rewards
-    ``-d + 0.5 (1 - tanh(d / 0.05)) - 0.005 |command|^2 - 0.001 |joint velocity|^2`` per step.
+    ``-d + 0.5 (1 - tanh(d / 0.05)) - 0.005 |action|^2 - 0.001 |joint velocity|^2`` per step.
 
     ## Starting State
     Joint angles uniform in [-0.3, 0.3] rad (near upright), velocities in [-0.05, 0.05] rad/s; the
@@ -231,18 +245,23 @@ register_task(
     ## Episode End
     - Termination: never.
     - Truncation: after 30 steps (3 s).
-    - ``info["is_success"]``: tip within 5 cm of the target.
+    - ``info["is_success"]``: tip within 5 cm of the target (at the last step: the arm stopped there).
     """,
 )
 
 register_task(
     shipped_task_config("two_arm_reach"),
+    # v1: joint-velocity actions and end effector/target positions in the observation (v0: position targets).
+    env_id="clankers/TwoArmReach-v1",
     recipe={
-        "algo": "sac",
-        "total_timesteps": 60_000,
-        "eval_every": 5_000,
-        "target_success_rate": 0.95,
-        "hyperparams": _SERVO_ARM_SAC,
+        "algo": "ppo",
+        "total_timesteps": 3_000_000,
+        "num_envs": 32,
+        "eval_every": 50_000,
+        "eval_episodes": 100,
+        "target_success_rate": 0.97,
+        "checkpoint_every": 500_000,
+        "hyperparams": _ARM_PPO,
     },
     doc="""Two two-link arms in one scene, each moving its tip to its own random target.
 
@@ -251,31 +270,33 @@ register_task(
     x = +0.6 m) compiled into one MuJoCo model and stepped together. With 0.9 m of reach each, their
     workspaces overlap in the middle. The action and observation are split into per-robot slices,
     declared by ``env.action_slices`` and ``env.robot_observation_slices``, and each robot's slice has
-    the same layout as the robot alone. Every joint is a geared PID position servo (within the URDF
-    effort, 100:1 gearbox adding 0.1 kg m^2 of rotor inertia); 2 ms physics, 10 Hz commands.
-    Config: ``assets/tasks/two_arm_reach.toml``.
+    the same layout as the robot alone. Every joint is a velocity servo (a MuJoCo velocity loop within
+    the URDF effort at every 5 ms physics step, gravity torques fed forward, 0.1 kg m^2 of geared rotor
+    inertia); 10 Hz commands. Config: ``assets/tasks/two_arm_reach.toml``.
 
     ## Action Space
-    ``Box(-1, 1, (4,), float32)``:
+    ``Box(-1, 1, (4,), float32)``, joint velocities at 2 rad/s per unit (zero holds the arms still):
 
-    | index | joint (target angle) | [-1, 1] spans |
-    |-------|----------------------|---------------|
-    | 0     | `left/j1_shoulder`   | +-pi rad      |
-    | 1     | `left/j2_elbow`      | +-2.6 rad     |
-    | 2     | `right/j1_shoulder`  | +-pi rad      |
-    | 3     | `right/j2_elbow`     | +-2.6 rad     |
+    | index | joint (velocity)     |
+    |-------|----------------------|
+    | 0     | `left/j1_shoulder`   |
+    | 1     | `left/j2_elbow`      |
+    | 2     | `right/j1_shoulder`  |
+    | 3     | `right/j2_elbow`     |
 
     ## Observation Space
-    ``Box(-inf, inf, (18,), float32)``; for each robot (left: 0-8, right: 9-17):
+    ``Box(-inf, inf, (30,), float32)``; for each robot (left: 0-14, right: 15-29):
 
     | offset | observation                              | unit  |
     |--------|------------------------------------------|-------|
     | 0-3    | cos, sin of shoulder and elbow angles    | -     |
     | 4-5    | shoulder and elbow velocity              | rad/s |
-    | 6-8    | own target minus own end effector        | m     |
+    | 6-8    | own end effector (world frame)           | m     |
+    | 9-11   | own target (world frame)                 | m     |
+    | 12-14  | own target minus own end effector        | m     |
 
     ## Rewards
-    Per arm ``-d + 0.5 (1 - tanh(d / 0.05))``, plus ``-0.005 |command|^2 - 0.001 |joint velocity|^2``;
+    Per arm ``-d + 0.5 (1 - tanh(d / 0.05))``, plus ``-0.005 |action|^2 - 0.001 |joint velocity|^2``;
     ``info["reward_terms"]`` shows each arm's part.
 
     ## Starting State
