@@ -1,4 +1,5 @@
-"""The deploy contract (format 1.2): what a robot-side runtime needs, written by export, read back."""
+"""The deploy contract (format 1.2, gravity feedforward 1.3): what a robot-side runtime needs, written by
+export, read back."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def metadata(**changes: object) -> PolicyMetadata:
 
 def test_deploy_round_trips_with_mjlab_spellings() -> None:
     props = metadata().to_metadata_props()
-    assert props["clanker_policy_version"] == "1.2.0"
+    assert props["clanker_policy_version"] == "1.3.0"
     assert props["joint_names"] == "hip,knee"
     assert props["default_joint_pos"] == "0.1,-1.2"
     assert props["joint_stiffness"] == "20.0,30.0" and props["joint_damping"] == "0.5,0.6"
@@ -78,7 +79,16 @@ def test_deploy_round_trips_with_mjlab_spellings() -> None:
     assert props["action_scale"] == "[1.0, 1.0]"  # the 1.0 key keeps its meaning (graph output affine)
     again = PolicyMetadata.from_metadata_props(props)
     assert again.deploy == metadata().deploy
-    assert again.minimum_version() == (1, 2, 0)
+    assert again.minimum_version() == (1, 2, 0)  # no gravity_compensation: a 1.2 reader reads it all
+    assert again.deploy is not None and again.deploy.gravity_compensation is None
+
+
+def test_gravity_compensation_needs_format_1_3() -> None:
+    """Saying whether gravity is fed forward needs format 1.3; 1.2 files without it still read (None)."""
+    fed = metadata(gravity_compensation=True)
+    assert fed.minimum_version() == (1, 3, 0)
+    again = PolicyMetadata.from_metadata_props(fed.to_metadata_props())
+    assert again.deploy is not None and again.deploy.gravity_compensation is True
 
 
 @pytest.mark.parametrize(
@@ -174,6 +184,7 @@ def test_export_writes_the_tasks_contract_and_the_runtime_uses_it(exported: tupl
     assert (deploy.joint_stiffness, deploy.joint_damping) == ([40.0, 15.0], [1.0, 1.0])
     assert deploy.effort_limit == [12.0, 5.0] and deploy.velocity_limit == [20.0, 20.0]
     assert (deploy.control_dt, deploy.physics_dt, deploy.base) == (0.02, 0.002, "fixed")
+    assert deploy.gravity_compensation is True  # the task feeds gravity forward: a robot must too
     action = policy.act(np.zeros(4, dtype=np.float32))
     np.testing.assert_allclose(policy.joint_targets(action), np.array([0.0, 0.5]) + 0.3 * action, rtol=1e-6)
 
@@ -187,3 +198,20 @@ def test_check_shows_and_accepts_the_contract(exported: tuple[Path, Path]) -> No
         assert key in report.metadata
         assert f"metadata {key}" not in {f.subject for f in report.failures + report.warnings}
     assert "joint_names" in report.to_text(width=200)
+
+
+def test_check_refuses_gravity_compensation_under_an_older_version(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from clankers.policy.check import check_policy
+
+    model = onnx.load(str(exported[1]))
+    for prop in model.metadata_props:
+        if prop.key == "clanker_policy_version":
+            prop.value = "1.2.0"
+    path = tmp_path / "old.onnx"
+    onnx.save(model, str(path))
+    failures = [
+        f.message for f in check_policy(path).failures if f.subject == "metadata clanker_policy_version"
+    ]
+    assert failures and "declares 1.2.0 but uses format 1.3.0" in failures[0]

@@ -115,11 +115,13 @@ def observation_layout_of(env: gym.Env | None, inputs: Sequence[ObservationInput
 
 
 def deploy_contract_of(env: gym.Env | None) -> dict[str, Any] | None:
-    """The format-1.2 deploy contract of a clankers task environment (``None`` for other environments).
+    """The deploy contract (format 1.2; 1.3 adds the gravity feedforward) of a clankers task environment
+    (``None`` for other environments).
 
     Read from what the environment simulates: its :class:`clankers.sim.Simulation`'s action semantics
-    (joint order, default pose, scale, gains, limits), its control and physics periods, its robot's base,
-    and its observation terms in order with their ``scale`` (``env.observation_scales``; 1.0 if unscaled).
+    (joint order, default pose, scale, gains, limits, gravity feedforward), its control and physics
+    periods, its robot's base, and its observation terms in order with their ``scale``
+    (``env.observation_scales``; 1.0 if unscaled).
     """
     task = getattr(env, "unwrapped", None)
     sim = getattr(task, "sim", None)
@@ -156,6 +158,7 @@ def deploy_contract_of(env: gym.Env | None) -> dict[str, Any] | None:
         "physics_dt": float(sim.model.opt.timestep),  # type: ignore[union-attr]
         "base": sim.robot.base,  # type: ignore[union-attr]
         "observation_terms": terms or None,
+        "gravity_compensation": bool(described.get("gravity_compensation", False)),
     }
 
 

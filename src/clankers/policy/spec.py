@@ -43,7 +43,7 @@ from clankers.policy.spaces import (
 )
 
 #: The newest format version this package reads and writes. Writers put it in ``clanker_policy_version``.
-FORMAT_VERSION = "1.2.0"
+FORMAT_VERSION = "1.3.0"
 #: Readers accept every version with this major number (and ignore keys they do not know).
 SUPPORTED_MAJOR = 1
 
@@ -209,8 +209,11 @@ class DeployContract(BaseModel):
     | ``velocity``         | target ``v* = action_scale * a`` (clipped to ``velocity_limit``), tracked with gain ``joint_damping`` |
     | ``torque``           | torque ``effort_limit * clip(a, -1, 1)``                           |
 
-    The policy runs every ``control_dt`` seconds and holds its command in between. ``observation_terms``
-    lists what the observation vector is made of, in order (``observation_layout`` names every entry).
+    With ``gravity_compensation`` true (format 1.3), the joint controller also adds each joint's gravity
+    (and Coriolis) torque as a feedforward inside the effort clamp, as an arm's controller does: a policy
+    trained that way never learned to hold its own weight. The policy runs every ``control_dt`` seconds
+    and holds its command in between. ``observation_terms`` lists what the observation vector is made
+    of, in order (``observation_layout`` names every entry).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -227,6 +230,7 @@ class DeployContract(BaseModel):
     physics_dt: float | None = None
     base: Literal["fixed", "floating"] | None = None
     observation_terms: list[ObservationTerm] | None = None
+    gravity_compensation: bool | None = None  # format 1.3; None: the file does not say (read as false)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeployContract:
@@ -467,6 +471,8 @@ class PolicyMetadata(BaseModel):
 
     def minimum_version(self) -> tuple[int, int, int]:
         """The oldest format version that can express this metadata (1.0.0 unless a newer feature is used)."""
+        if self.deploy is not None and self.deploy.gravity_compensation is not None:
+            return (1, 3, 0)
         if any(getattr(self, key) is not None for key in KEYS_1_2):
             return (1, 2, 0)
         uses_1_1 = any(getattr(self, key) is not None for key in KEYS_1_1) or (

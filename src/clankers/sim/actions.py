@@ -258,6 +258,7 @@ class ResolvedAction:
             "default_joint_pos": self.home.tolist(),
             "effort_limit": self.effort.tolist(),
             "velocity_limit": self.velocity_limit.tolist(),
+            "gravity_compensation": self.gravity_compensation,
         }
 
 

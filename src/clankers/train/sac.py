@@ -1,9 +1,11 @@
 """SAC: the recipe for continuous-control tasks with dense rewards.
 
-Why SAC and not PPO for the pendulum and the arms: these tasks have smooth dense rewards, short
-horizons and torque actions, where an off-policy learner that reuses every transition many times
-needs 10-50x fewer environment steps than PPO. On a 2-core machine the bottleneck is then the
-gradient updates, not the simulation, so one environment is enough.
+Why SAC and not PPO for the pendulum and the torque-driven arm (ArmReach): these tasks have smooth
+dense rewards, short horizons and torque actions, where an off-policy learner that reuses every
+transition many times needs 10-50x fewer environment steps than PPO. On a 2-core machine the
+bottleneck is then the gradient updates, not the simulation, so one environment is enough. Where the
+simulation is cheap per step and the policy a simple feedback law (the velocity-servo arms), PPO on 32
+parallel envs learns faster in wall time: docs/tasks.md has both measured.
 
 Stable-Baselines3's SAC with the task's :class:`~clankers.train.config.SACParams`. The training loop
 (evaluate every ``eval_every`` steps, stop once the return or success-rate target is reached,

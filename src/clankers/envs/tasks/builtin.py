@@ -1,8 +1,9 @@
 """The shipped tasks: one :func:`~clankers.envs.tasks.registry.register_task` call each.
 
 Each call carries the task file (``assets/tasks/<name>.toml``), its training recipe (data that
-:mod:`clankers.train.recipes` interprets: PPO for the cart-pole, SAC for the continuous-control tasks,
-where an off-policy learner needs far fewer environment steps) and its documentation entry, in
+:mod:`clankers.train.recipes` interprets: SAC for the torque-driven pendulum and arm, where an
+off-policy learner needs far fewer environment steps; PPO on many cheap parallel steps for the cart-pole,
+the velocity-servo arms and the quadruped) and its documentation entry, in
 Gymnasium's docstring layout. A user's task is registered by the same call; nothing here is special.
 The arguments of ``gymnasium.make(id, ...)`` are :class:`~clankers.envs.tasks.env.TaskEnv`'s for every
 task (``max_episode_steps``, ``sim_config``, ``render_mode``), their defaults the task file's.

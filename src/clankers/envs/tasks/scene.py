@@ -108,20 +108,6 @@ class Scene:
         return body_id
 
 
-def _robot_spec(urdf: Path, layout: JointLayout) -> mujoco.MjSpec:
-    """The URDF as a spec with the same normalized motors :func:`load_robot` adds."""
-    spec = mujoco.MjSpec.from_file(str(urdf))
-    for joint in layout:
-        actuator = spec.add_actuator()
-        actuator.name = f"{joint.name}_motor"
-        actuator.trntype = mujoco.mjtTrn.mjTRN_JOINT
-        actuator.target = joint.name
-        actuator.gear[0] = joint.effort_limit
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        actuator.ctrlrange = [-1.0, 1.0]
-    return spec
-
-
 _CACHE_SIZE = 8
 _SCENES: OrderedDict[tuple[object, ...], Scene] = OrderedDict()
 
