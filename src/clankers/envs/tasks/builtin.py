@@ -233,7 +233,10 @@ register_task(
     | 6-11  | joint velocities                 | rad/s |
     | 12-14 | end effector (flange tip) position | m   |
     | 15-17 | target position                  | m     |
-    | 18-20 | target minus end effector        | m     |
+    | 18-20 | target minus end effector, x5    | 0.2 m |
+
+    The error is scaled by 5 so that its last centimetres stand out to the network (PPO reached 95%
+    success at 400k steps with it, 49% without; docs/tasks.md).
 
     ## Rewards
     ``-d + 0.5 (1 - tanh(d / 0.05)) - 0.005 |action|^2 - 0.001 |joint velocity|^2`` per step.
@@ -252,7 +255,7 @@ register_task(
 
 register_task(
     shipped_task_config("two_arm_reach"),
-    # v1: joint-velocity actions and end effector/target positions in the observation (v0: position targets).
+    # v1: joint-velocity actions; end effector, target and scaled error observed (v0: position targets).
     env_id="clankers/TwoArmReach-v1",
     recipe={
         "algo": "ppo",
@@ -294,7 +297,10 @@ register_task(
     | 4-5    | shoulder and elbow velocity              | rad/s |
     | 6-8    | own end effector (world frame)           | m     |
     | 9-11   | own target (world frame)                 | m     |
-    | 12-14  | own target minus own end effector        | m     |
+    | 12-14  | own target minus own end effector, x5    | 0.2 m |
+
+    The error is scaled by 5 so that the last centimetres stand out to the network: with it unscaled, PPO
+    reached 15% success at 500k steps, scaled 86% at 450k (docs/tasks.md).
 
     ## Rewards
     Per arm ``-d + 0.5 (1 - tanh(d / 0.05))``, plus ``-0.005 |action|^2 - 0.001 |joint velocity|^2``;
