@@ -282,7 +282,8 @@ def measure_row(n: int, threads: int, alternatives: dict[str, Timed], rounds: in
 
 def measure_task(task: Task, sizes: tuple[int, ...], rounds: int) -> tuple[list[Row], int]:
     spec = gym.spec(task.env_id)
-    factory = load_env_creator(spec.entry_point)  # type: ignore[arg-type]
+    entry = spec.entry_point  # a registered task's factory (a partial), or 'module:attr'
+    factory = entry if callable(entry) else load_env_creator(entry)  # type: ignore[arg-type]
     rows = []
     substeps = 0
     for n in sizes:
