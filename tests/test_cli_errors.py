@@ -65,3 +65,16 @@ def test_train_unknown_task_goes_through_the_same_path() -> None:
     assert result.exit_code == 2
     flat = " ".join(result.stderr.split())
     assert flat.startswith("error: ") and "no_such_task" in flat
+
+
+def test_an_unwritable_output_path_is_one_error_line_not_a_traceback(tmp_path: Path) -> None:
+    """Any OSError a command meets (here: --json-out into a folder that is a file) takes the one path."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    result = runner.invoke(
+        app, ["run", "zero", "--env", "cartpole", "--episodes", "1", "--json-out", str(blocker / "r.json")]
+    )
+    assert result.exit_code == 2
+    flat = " ".join(result.stderr.split())
+    assert "error: FileAccessError:" in flat and "not_a_folder" in flat and "hint:" in flat
+    assert "Traceback" not in result.stderr + result.stdout

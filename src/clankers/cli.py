@@ -15,7 +15,7 @@ so the error is rendered by :func:`fail`: ``error: <Type>: <message>`` and, when
 |------|-------------------------------------------------------------------------------------------|
 | 0    | done                                                                                      |
 | 1    | done, and the verdict is "no" (``check``: the file does not conform; ``demo``: a stage failed) |
-| 2    | the input cannot be used: every ClankersError, and typer's own usage errors                |
+| 2    | the input cannot be used: every ClankersError (an OSError becomes a FileAccessError), and typer's own usage errors |
 | 130  | interrupted (Ctrl-C)                                                                      |
 
 JSON, the same for every command that has it: ``--json`` prints the machine-readable result (only it) to
@@ -34,7 +34,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from clankers.errors import ClankersError, ConfigError
+from clankers.errors import ClankersError, ConfigError, FileAccessError
 
 #: Exit codes (see the module docstring).
 EXIT_OK, EXIT_NO, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -68,6 +68,12 @@ def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ClankersError as err:
             raise fail(err, as_json=bool(kwargs.get("json_output"))) from err
+        except OSError as err:  # a path the user gave (--out, --json-out, --video, ...) is not usable
+            access = FileAccessError(
+                f"{err.strerror or err}: {err.filename}" if err.filename else str(err),
+                hint="check that the folder exists and is writable (or the file readable), or pass another path",
+            )
+            raise fail(access, as_json=bool(kwargs.get("json_output"))) from err
         except KeyboardInterrupt as err:
             err_console.print("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from err

@@ -8,7 +8,8 @@ names both the problem and the fix. Subsystems own a branch of the tree:
 - :class:`ActionError` for actions that do not fit an environment's action space;
 - :class:`PolicyError` and its children for clanker policy files (the deployment contract);
 - :class:`ExportError` for models the exporter cannot turn into a policy file;
-- :class:`ProtocolError` for the clankers wire protocol.
+- :class:`ProtocolError` for the clankers wire protocol;
+- :class:`FileAccessError` for paths that cannot be read or written.
 
 This module imports nothing from the package, so every subpackage (``policy/`` included, which must stay
 free of the rest of clankers) may depend on it.
@@ -46,6 +47,14 @@ class ActionError(ClankersError, ValueError):
 
 class SimulationError(ClankersError, RuntimeError):
     """The physics became invalid (MuJoCo warnings such as NaN accelerations)."""
+
+
+class FileAccessError(ClankersError, OSError):
+    """A file or folder the user named cannot be read or written (missing folder, no permission, full disk).
+
+    The CLI turns any ``OSError`` a command meets into one of these, so a bad output path ends in one
+    ``error:`` line naming the path, not a traceback.
+    """
 
 
 class RenderingError(ClankersError, RuntimeError):
